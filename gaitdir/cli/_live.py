@@ -1,0 +1,1 @@
+"""Live commands: scan, pair, devices, forget, live, demo."""

@@ -1,0 +1,1 @@
+"""Offline commands: classify, train, evaluate, datasets."""
