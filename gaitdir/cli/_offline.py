@@ -1,1 +1,619 @@
-"""Offline commands: classify, train, evaluate, datasets."""
+"""Offline commands: ``classify``, ``train``, ``evaluate`` and ``datasets download``.
+
+Every :class:`~gaitdir.errors.GaitdirError` becomes one ``error: ...`` line on stderr and exit code 1
+(typer's own usage errors keep exit code 2); library warnings become ``warning: ...`` lines. Heavy modules
+(the pipeline, scikit-learn) are imported inside the commands so that ``gaitdir --help`` and the live
+commands start quickly.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gaitdir.cli import app
+from gaitdir.errors import GaitdirError
+
+if TYPE_CHECKING:
+    from gaitdir.model import DirectionModel
+    from gaitdir.recordings import Recording
+
+#: Where ``classify`` writes ``<stem>.steps.csv`` when ``--out`` is not given (relative to the working
+#: directory): a folder of its own, so that a batch never scatters files among the user's recordings.
+DEFAULT_OUT_DIR = Path("gaitdir-out")
+
+#: KU-HAR's class folders for forward and backward walking (``11.Walk``, ``12.Walk-backwards``).
+_KUHAR_FOLDER = re.compile(r"^\d+\.walk(-backwards)?$", re.IGNORECASE)
+_KUHAR_SEARCH_DEPTH = 3
+
+
+class RecordingFormat(str, enum.Enum):
+    """File formats ``--format`` accepts (auto-detected when omitted)."""
+
+    gaitdir = "gaitdir"
+    ipol = "ipol"
+    oxford = "oxford"
+    kuhar = "kuhar"
+    polar_logger = "polar-logger"
+
+
+class SyntheticBackward(str, enum.Enum):
+    """When ``train`` adds AP-mirrored forward steps as a synthetic backward class."""
+
+    auto = "auto"  # only when the data holds no real backward step
+    always = "always"
+    never = "never"
+
+
+class DatasetName(str, enum.Enum):
+    """Datasets ``gaitdir datasets download`` can fetch."""
+
+    kuhar = "kuhar"
+
+
+# --------------------------------------------------------------------------------------------------
+# Messages on stderr
+
+
+def _stderr() -> Console:
+    # Built at call time so that whatever sys.stderr is then (a terminal, a pipe, a test runner) is used.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _line(prefix: str, message: object, console: Console | None = None) -> None:
+    # No markup: messages quote file contents and may contain square brackets.
+    (console or _stderr()).print(f"{prefix}: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _fail(message: object, code: int = 1) -> NoReturn:
+    _line("error", message)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn gaitdir's own errors into one line on stderr and exit code 1 instead of a traceback."""
+    try:
+        yield
+    except GaitdirError as exc:
+        _fail(exc)
+
+
+@contextmanager
+def _warnings_as_lines(console: Console | None = None) -> Iterator[None]:
+    """Show the library's warnings (e.g. dropped duplicate rows) as ``warning: ...`` lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen: set[str] = set()
+            for w in caught:
+                text = str(w.message)
+                if text not in seen:
+                    seen.add(text)
+                    _line("warning", text, console)
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _load_model(model_path: Path | None, trust_model: bool) -> DirectionModel:
+    from gaitdir.model import load_model
+
+    return load_model(model_path, trust=trust_model)
+
+
+def _expand(path: Path) -> list[Path]:
+    """The recordings one command-line argument stands for (a directory expands to its files)."""
+    from gaitdir.recordings import iter_recordings
+
+    found = list(iter_recordings([path]))
+    if not found and path.is_dir():
+        raise GaitdirError(f"{path}: no recordings (.csv/.txt files) in this directory")
+    return found
+
+
+def _is_kuhar_tree(path: Path) -> bool:
+    """True when ``path`` is a folder with KU-HAR walking class folders in it or a few levels below."""
+    if not path.is_dir():
+        return False
+    level = [path]
+    for _ in range(_KUHAR_SEARCH_DEPTH):
+        children = [c for folder in level for c in sorted(folder.iterdir()) if c.is_dir()]
+        if any(_KUHAR_FOLDER.match(c.name) for c in children):
+            return True
+        level = children
+    return False
+
+
+def _read_training_data(paths: Sequence[Path], fmt: RecordingFormat | None) -> list[Recording]:
+    """Read every recording the arguments name; KU-HAR trees go through the dataset reader.
+
+    Unlike ``classify``, a bad file stops the command: training or evaluating on a silently smaller set
+    would give figures the user did not ask for.
+    """
+    from gaitdir.recordings import read_kuhar_dataset, read_recording
+
+    recordings: list[Recording] = []
+    for path in paths:
+        if fmt in (None, RecordingFormat.kuhar) and _is_kuhar_tree(path):
+            recordings.extend(read_kuhar_dataset(path))
+            continue
+        for file in _expand(path):
+            recordings.append(read_recording(file, format=None if fmt is None else fmt.value))
+    return recordings
+
+
+def _output_name(source: Path, taken: set[str]) -> str:
+    """``<stem>.steps.csv``, made unique within one batch (``<stem>-2.steps.csv``...)."""
+    name, n = f"{source.stem}.steps.csv", 1
+    while name in taken:
+        n += 1
+        name = f"{source.stem}-{n}.steps.csv"
+    taken.add(name)
+    return name
+
+
+def _check_placement(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from gaitdir.signal import PLACEMENTS
+
+    key = value.strip().lower().replace("-", "_").replace(" ", "_")
+    if key not in PLACEMENTS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(sorted(PLACEMENTS))}")
+    return key
+
+
+def _placement_for(recording: Recording, placement: str | None) -> str | None:
+    """The user's ``--placement``, else the placement the file names (if the detector knows it)."""
+    if placement is not None:
+        return placement
+    from gaitdir.signal import PLACEMENTS
+
+    named = str(recording.meta.get("placement", "")).lower()
+    return named if named in PLACEMENTS else None
+
+
+def _fmt_float(value: Any, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _fmt_pct(value: Any) -> str:
+    return "—" if value is None else f"{100.0 * value:+.1f} %"
+
+
+# --------------------------------------------------------------------------------------------------
+# classify
+
+
+@dataclass
+class _FileResult:
+    path: str
+    steps: int
+    forward: int
+    backward: int
+    output: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "steps": self.steps,
+            "forward": self.forward,
+            "backward": self.backward,
+            "output": self.output,
+        }
+
+
+def _classify_one(
+    path: Path,
+    out_dir: Path,
+    name: str,
+    *,
+    fmt: RecordingFormat | None,
+    model: DirectionModel,
+    placement: str | None,
+    forward_axis: str | None,
+) -> _FileResult:
+    from gaitdir.pipeline import classify_recording
+    from gaitdir.recordings import read_recording, write_steps_csv
+
+    recording = read_recording(path, format=None if fmt is None else fmt.value)
+    steps = classify_recording(
+        recording, model=model, placement=_placement_for(recording, placement), forward_axis=forward_axis
+    )
+    counts = steps.counts()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / name
+    write_steps_csv(target, steps)  # atomic: a temporary name in out_dir, then renamed
+    return _FileResult(
+        str(path), int(counts["steps"]), int(counts["forward"]), int(counts["backward"]), str(target)
+    )
+
+
+def _counts_table(results: Sequence[_FileResult], total: dict[str, int]) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("file", overflow="fold")
+    table.add_column("steps", justify="right")
+    table.add_column("forward", justify="right")
+    table.add_column("backward", justify="right")
+    for r in results:
+        table.add_row(r.path, str(r.steps), str(r.forward), str(r.backward))
+    table.add_section()
+    table.add_row("total", str(total["steps"]), str(total["forward"]), str(total["backward"]))
+    return table
+
+
+def _stdout() -> Console:
+    # A pipe gets the full table (rich would otherwise fold it to 80 columns); a terminal its own width.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+
+
+@app.command()
+def classify(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Recordings to classify; a directory stands for the recordings below it.", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the per-step files <stem>.steps.csv.")
+    ] = DEFAULT_OUT_DIR,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with the counts on stdout, nothing else.")
+    ] = False,
+    fmt: Annotated[
+        RecordingFormat | None,
+        typer.Option("--format", "-f", help="Read every file as this format instead of detecting it."),
+    ] = None,
+    model_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", help="Direction model file (default: the shipped model).", show_default=False
+        ),
+    ] = None,
+    trust_model: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model", help="Load a model file whose hash gaitdir has not recorded (it can run code)."
+        ),
+    ] = False,
+    placement: Annotated[
+        str | None,
+        typer.Option(
+            "--placement",
+            help="Where the sensor was worn (chest, lower_back, foot, arm, pocket...); default: from the "
+            "file, else automatic.",
+            callback=_check_placement,
+            show_default=False,
+        ),
+    ] = None,
+    forward_axis: Annotated[
+        str | None,
+        typer.Option(
+            "--forward-axis",
+            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: from the "
+            "file, else calibrated on the first steps.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Find every step in recorded files and label it forward or backward.
+
+    Writes one row per step (time_s, duration_s, direction, confidence) to OUT/<stem>.steps.csv and
+    prints the counts per file and in total. Files that cannot be read are reported and skipped; the exit
+    code is then 1 and no steps file is written for them.
+    """
+    err = _stderr()
+    with _user_errors():
+        if forward_axis is not None:
+            from gaitdir.model import parse_forward_axis
+
+            parse_forward_axis(forward_axis)
+        model = _load_model(model_path, trust_model)
+
+    errors: list[dict[str, str]] = []
+
+    def failed(path: Path, message: str) -> None:
+        errors.append({"path": str(path), "error": message})
+        _line("error", message, err)
+
+    paths: list[Path] = []
+    seen: set[Path] = set()
+    for arg in files:
+        try:
+            expanded = _expand(arg)
+        except GaitdirError as exc:
+            failed(arg, str(exc))
+            continue
+        for p in expanded:
+            if p.resolve() not in seen:
+                seen.add(p.resolve())
+                paths.append(p)
+
+    results: list[_FileResult] = []
+    taken: set[str] = set()
+    progress = None
+    if len(paths) > 1 and sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(
+            TextColumn("classifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=err,
+            transient=True,
+        )
+        progress.start()
+    try:
+        task = progress.add_task("", total=len(paths)) if progress is not None else None
+        for path in paths:
+            if progress is not None and task is not None:
+                progress.update(task, description=path.name)
+            try:
+                with _warnings_as_lines(err):
+                    results.append(
+                        _classify_one(
+                            path,
+                            out,
+                            _output_name(path, taken),
+                            fmt=fmt,
+                            model=model,
+                            placement=placement,
+                            forward_axis=forward_axis,
+                        )
+                    )
+            except GaitdirError as exc:
+                failed(path, str(exc))
+            except OSError as exc:
+                # The output folder or file cannot be written: the user's environment, not a bug.
+                failed(path, f"{path}: cannot write its steps to {out}: {exc.strerror or exc}")
+            if progress is not None and task is not None:
+                progress.advance(task)
+    finally:
+        if progress is not None:
+            progress.stop()
+
+    total = {
+        "steps": sum(r.steps for r in results),
+        "forward": sum(r.forward for r in results),
+        "backward": sum(r.backward for r in results),
+    }
+    if json_output:
+        payload = {"files": [r.to_dict() for r in results], "total": total, "errors": errors}
+        typer.echo(json.dumps(payload))
+    elif results:
+        console = _stdout()
+        console.print(_counts_table(results, total))
+        console.print(f"steps written to {out}{os.sep} (one <stem>.steps.csv per file)")
+    if errors:
+        if not json_output:
+            _line("error", f"{len(errors)} of {len(errors) + len(results)} inputs failed", err)
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------------------------------
+# train
+
+
+@app.command()
+def train(
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Labelled recordings (gaitdir CSV with a label column, IPOL, KU-HAR folders...); "
+            "directories expand.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write.", show_default=False)],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print what was learned as one JSON object.")
+    ] = False,
+    fmt: Annotated[
+        RecordingFormat | None,
+        typer.Option("--format", "-f", help="Read every file as this format instead of detecting it."),
+    ] = None,
+    synthetic_backward: Annotated[
+        SyntheticBackward,
+        typer.Option(
+            "--synthetic-backward",
+            help="Add AP-mirrored copies of the real forward steps as a backward class: 'auto' only when "
+            "the data has no real backward step.",
+        ),
+    ] = SyntheticBackward.auto,
+) -> None:
+    """Fit the direction model on labelled recordings and write it to OUT (trusted for this user)."""
+    from gaitdir.model import file_sha256, save_model, train_model
+
+    err = _stderr()
+    with _user_errors(), _warnings_as_lines(err):
+        recordings = _read_training_data(data, fmt)
+        mode: Any = {"auto": "auto", "always": True, "never": False}[synthetic_backward.value]
+        model = train_model(recordings, synthetic_backward=mode)
+        # save_model writes atomically and records the file's hash as trusted for this user.
+        written = save_model(model, out)
+    meta = model.metadata
+    summary = {
+        "model": str(written),
+        "sha256": file_sha256(written),
+        "recordings": len(recordings),
+        "subjects": meta.get("subjects", []),
+        "real_steps": meta.get("real_steps", {}),
+        "synthetic_backward": bool(meta.get("synthetic_backward")),
+        "synthetic_backward_steps": int(meta.get("synthetic_backward_steps") or 0),
+        "synthetic_backward_transform": meta.get("synthetic_backward_transform"),
+        "backward_source": meta.get("backward_source"),
+    }
+    if json_output:
+        typer.echo(json.dumps(summary))
+        return
+    console = _stdout()
+    subjects = summary["subjects"]
+    console.print(
+        f"trained on {len(recordings)} recordings of {len(subjects)} subjects: {', '.join(subjects)}"
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("class")
+    table.add_column("real steps", justify="right")
+    table.add_column("synthetic steps", justify="right")
+    real = summary["real_steps"]
+    table.add_row("forward", str(real.get("forward", 0)), "0")
+    table.add_row("backward", str(real.get("backward", 0)), str(summary["synthetic_backward_steps"]))
+    console.print(table)
+    if summary["synthetic_backward"]:
+        console.print(
+            f"backward class: synthetic, {summary['synthetic_backward_transform']}; "
+            "it is not real backward walking"
+        )
+    else:
+        console.print("backward class: real labelled steps only")
+    console.print(f"model written to {written} (sha256 {summary['sha256'][:16]}…, trusted for this user)")
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _direction_table(figures: dict[str, Any]) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("true class")
+    table.add_column("steps (n)", justify="right")
+    table.add_column("correct", justify="right")
+    table.add_column("accuracy", justify="right")
+    for cls in ("forward", "backward"):
+        row = figures.get(cls)
+        if row is None:
+            continue
+        n = int(row.get("n_steps", 0))
+        accuracy = row.get("accuracy")
+        table.add_row(cls, str(n), str(row.get("correct", 0)), "—" if accuracy is None else f"{accuracy:.3f}")
+    return table
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    console = _stdout()
+    console.print(f"split: {report['split']}")
+    for i, fold in enumerate(report.get("folds", []), start=1):
+        steps = fold.get("test_steps", {})
+        console.print(
+            f"  fold {i}: test subjects {', '.join(fold.get('test_subjects', []))} "
+            f"({steps.get('forward', 0)} forward, {steps.get('backward', 0)} backward labelled steps)"
+        )
+    sd = report.get("step_detection", {})
+    console.print()
+    if sd.get("reference_steps") is None:
+        console.print("step detection: no recording has annotated steps; not scored")
+    else:
+        console.print(
+            f"step detection against annotated steps (±{sd['tolerance_s']} s, {sd['recordings']} recordings)"
+        )
+        table = Table(show_edge=False, pad_edge=False)
+        for column in ("reference", "detected", "matched", "precision", "recall", "F1", "count error"):
+            table.add_column(column, justify="right")
+        table.add_row(
+            str(sd["reference_steps"]),
+            str(sd["detected_steps"]),
+            str(sd["true_positives"]),
+            _fmt_float(sd["precision"]),
+            _fmt_float(sd["recall"]),
+            _fmt_float(sd["f1"]),
+            _fmt_pct(sd["count_error"]),
+        )
+        console.print(table)
+    direction = report.get("direction", {})
+    console.print()
+    console.print("direction on real labelled steps (wearer's front known)")
+    console.print(_direction_table(direction.get("real", {})))
+    console.print()
+    console.print(
+        "direction on real labelled steps (front calibrated on the first steps, as classify/live do)"
+    )
+    console.print(_direction_table(direction.get("real_first_bout", {})))
+    mirrored = direction.get("mirrored", {})
+    if mirrored.get("backward", {}).get("n_steps"):
+        console.print()
+        console.print("SYNTHETIC backward: AP-mirrored real forward steps, not real backward walking")
+        console.print(_direction_table(mirrored))
+    verdict = direction.get("backward_on_real_backward_walking")
+    if verdict == "unvalidated":
+        console.print()
+        console.print(
+            "backward steps on real backward walking: unvalidated (no real backward steps in the data)"
+        )
+
+
+@app.command()
+def evaluate(
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Recordings with labels and/or annotated steps; directories expand.", show_default=False
+        ),
+    ],
+    model_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Score this model on all the data (it must not have been trained on any of it). Default: "
+            "train and test subject-wise, one model per fold.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    splits: Annotated[
+        int, typer.Option("--splits", "-k", min=2, help="Subject-wise folds (fewer if fewer subjects).")
+    ] = 5,
+    fmt: Annotated[
+        RecordingFormat | None,
+        typer.Option("--format", "-f", help="Read every file as this format instead of detecting it."),
+    ] = None,
+    trust_model: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model", help="Load a model file whose hash gaitdir has not recorded (it can run code)."
+        ),
+    ] = False,
+) -> None:
+    """Report subject-wise step detection (F1, count error) and direction accuracy per class, with n.
+
+    Figures on synthetic (AP-mirrored) steps are printed apart from figures on real labels.
+    """
+    from gaitdir.model import evaluate as evaluate_model
+
+    err = _stderr()
+    with _user_errors(), _warnings_as_lines(err):
+        model = _load_model(model_path, trust_model) if model_path is not None else None
+        recordings = _read_training_data(data, fmt)
+        report = evaluate_model(recordings, model=model, n_splits=splits).to_dict()
+    if json_output:
+        typer.echo(json.dumps(report))
+    else:
+        _print_report(report)
+
+
+# --------------------------------------------------------------------------------------------------
+# datasets
+
+datasets_app = typer.Typer(
+    help="Public datasets gaitdir can learn from.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(datasets_app, name="datasets")

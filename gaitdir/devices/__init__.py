@@ -1,5 +1,47 @@
-"""Sensors over BLE: one async driver interface, pure frame codecs, and virtual twins."""
+"""Sensors over BLE: one async driver interface, pure frame codecs, sessions that survive drops.
 
+Drivers register themselves in :data:`DRIVERS` by kind. Virtual sensors (for tests and demos) live
+in :mod:`gaitdir.devices.virtual`, which is the only place bumble is used.
+"""
+
+from gaitdir.devices import _polar  # noqa: F401  (registers the Polar drivers)
+from gaitdir.devices._base import (
+    DRIVERS,
+    STANDARD_GRAVITY_MPS2,
+    FrameDecoder,
+    GattSensorDriver,
+    MalformedFrameError,
+    SensorDriver,
+    SensorInfo,
+    driver_for,
+    register_driver,
+    resolve_backends,
+)
+from gaitdir.devices._polar import PmdStreamDecoder, PolarH10Driver, PolarPmdDriver, PolarVerityDriver
+from gaitdir.devices._scan import FoundSensor, find_device, scan
+from gaitdir.devices._session import SensorSession
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 
-__all__ = ["EventKind", "ImuBatch", "StreamEvent"]
+__all__ = [
+    "DRIVERS",
+    "STANDARD_GRAVITY_MPS2",
+    "EventKind",
+    "FoundSensor",
+    "FrameDecoder",
+    "GattSensorDriver",
+    "ImuBatch",
+    "MalformedFrameError",
+    "PmdStreamDecoder",
+    "PolarH10Driver",
+    "PolarPmdDriver",
+    "PolarVerityDriver",
+    "SensorDriver",
+    "SensorInfo",
+    "SensorSession",
+    "StreamEvent",
+    "driver_for",
+    "find_device",
+    "register_driver",
+    "resolve_backends",
+    "scan",
+]

@@ -44,8 +44,22 @@ class EventKind(str, enum.Enum):
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """Something that happened to the stream rather than a sample (connection state, faults)."""
+    """Something that happened to the stream rather than a sample (connection state, faults).
+
+    Attributes
+    ----------
+    kind : EventKind
+        What happened.
+    detail : str
+        Human-readable explanation (which frame was malformed, why the stream ended...).
+    sensor_time_s : float, optional
+        Sensor time (s) the event refers to. For ``RECONNECTED`` it is the first sample after the gap.
+    gap_s : float, optional
+        For ``RECONNECTED``: sensor time (s) between the last sample before the drop and the first one
+        after it (samples in between were lost, as on hardware).
+    """
 
     kind: EventKind
     detail: str = ""
     sensor_time_s: float | None = None
+    gap_s: float | None = None

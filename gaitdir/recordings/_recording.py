@@ -37,6 +37,9 @@ class Recording:
     reference_window_s : tuple of float, optional
         The span (start_s, end_s) within which ``reference_steps_s`` is complete; steps detected outside
         it are not scored.
+    gaps_s : ndarray, shape (g, 2), optional
+        Spans (start_s, end_s) where a live recording lost its stream (a dropped connection); the
+        samples on either side are real, nothing was invented in between.
     """
 
     time_s: np.ndarray
@@ -47,6 +50,7 @@ class Recording:
     gravity_removed: bool = False
     reference_steps_s: np.ndarray | None = None
     reference_window_s: tuple[float, float] | None = None
+    gaps_s: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:

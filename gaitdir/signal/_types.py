@@ -57,6 +57,12 @@ class StepBatch:
         Stream time of the newest sample fed when these steps were finalised (s).
     body : BodySignal
         Covers at least ``[min(start_idx), max(end_idx))``.
+    ap_axis_sensor : ndarray, shape (3,), optional
+        The orientation stage's current AP unit vector expressed in the sensor frame (same sign as
+        ``body.ap_mps2``), so that a user-given forward axis can be compared with it.
+    inferred_ic : ndarray of bool, shape (k,), optional
+        True where a step's initial contact was not seen directly but inferred (the other foot's contact
+        at mid-stride for a foot-worn sensor, or a contact filled into a missed step).
     """
 
     start_s: np.ndarray
@@ -65,6 +71,8 @@ class StepBatch:
     end_idx: np.ndarray
     emitted_s: float
     body: BodySignal
+    ap_axis_sensor: np.ndarray | None = None
+    inferred_ic: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.start_s.shape[0])

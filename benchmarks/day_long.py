@@ -1,0 +1,213 @@
+"""Day-long benchmark: ``gaitdir classify`` on 24 h at 100 Hz against parsing the same CSV with pyarrow.
+
+Builds a day-long recording in gaitdir's CSV by tiling real walking: the IPOL lower-back trials
+(Voisard et al., IPOL 2023; read by path from ``../shared/datasets``, never copied into the project), each
+cut to its annotated trial boundaries and laid end to end on one 100 Hz time base (``row / 100`` s, the
+time base the dataset's authors use). The file goes to a temporary folder outside the repository.
+
+Then, in the same run and on the same (page-cached) file, it times
+
+a. ``pyarrow.csv.read_csv`` alone — the floor any CSV-reading tool has to pay;
+b. ``gaitdir classify FILE --json`` as a whole process (start-up, parsing, resampling, step detection,
+   direction labels, writing the per-step file),
+
+and reports both wall times, the ratio b / a, and the peak resident memory of the classify process
+(``ru_maxrss`` of that child, from ``os.wait4``). Targets: ratio <= 4, peak < 1.5 GB.
+
+Run from the repository root::
+
+    nice python benchmarks/day_long.py            # table
+    nice python benchmarks/day_long.py --json     # one JSON object
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATASETS = REPO / ".." / "shared" / "datasets"
+SAMPLE_RATE_HZ = 100.0
+RATIO_TARGET = 4.0
+PEAK_TARGET_BYTES = 1.5e9
+METADATA = {
+    "sensor": "xsens-mtw-awinda",
+    "placement": "lower_back",
+    "subject": "ipol-tiled",
+}
+
+
+def _walking_segments(ipol_dir: Path, with_gyro: bool) -> tuple[list[np.ndarray], int]:
+    """Lower-back samples inside each trial's annotated boundaries, plus the heel strikes they hold.
+
+    Returns
+    -------
+    segments : list of ndarray, shape (m, 3) or (m, 6)
+        Acceleration (m/s², with gravity) and optionally angular rate (rad/s) per trial.
+    n_heel_strikes : int
+        Annotated heel strikes inside the kept spans (both feet), for a sanity check on the count.
+    """
+    segments: list[np.ndarray] = []
+    n_heel_strikes = 0
+    columns = (1, 2, 3, 4, 5, 6) if with_gyro else (1, 2, 3)
+    for meta_path in sorted(ipol_dir.glob("*.json")):
+        signal_path = meta_path.with_name(meta_path.stem + "_lb.txt")
+        if not signal_path.exists():
+            continue
+        meta = json.loads(meta_path.read_text())
+        start, end = (int(v) for v in meta["TrialBoundaries"])
+        # Rows, not PacketCounter, index the annotations (dropped packets leave counter gaps).
+        data = np.loadtxt(signal_path, skiprows=2, usecols=columns, ndmin=2)
+        end = min(end, data.shape[0])
+        if end - start < 2 * int(SAMPLE_RATE_HZ):
+            continue
+        segments.append(data[start:end])
+        for _, heel_strike in meta["LeftFootEvents"] + meta["RightFootEvents"]:
+            n_heel_strikes += int(start <= heel_strike < end)
+    if not segments:
+        raise SystemExit(f"no IPOL lower-back trials found in {ipol_dir}")
+    return segments, n_heel_strikes
+
+
+def build_day(path: Path, ipol_dir: Path, *, hours: float, with_gyro: bool) -> dict[str, float]:
+    """Write ``hours`` of tiled real walking at 100 Hz to ``path`` in gaitdir's CSV format."""
+    segments, strikes_per_pass = _walking_segments(ipol_dir, with_gyro)
+    one_pass = np.concatenate(segments)
+    n_samples = round(hours * 3600.0 * SAMPLE_RATE_HZ)
+    n_passes = -(-n_samples // one_pass.shape[0])
+    values = np.tile(one_pass, (n_passes, 1))[:n_samples]
+    # Division, not accumulation: every time stamp is the shortest decimal for its row (0.07, not 0.0700001).
+    time_s = np.arange(n_samples, dtype=np.float64) / SAMPLE_RATE_HZ
+    names = ["acc_x", "acc_y", "acc_z"] + (["gyr_x", "gyr_y", "gyr_z"] if with_gyro else [])
+    table = pa.table({"time_s": time_s, **{name: values[:, i] for i, name in enumerate(names)}})
+    with path.open("wb") as fh:
+        for key, value in METADATA.items():
+            fh.write(f"# {key}: {value}\n".encode())
+        fh.write((",".join(["time_s", *names]) + "\n").encode())
+        pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=False, batch_size=1 << 16))
+    return {
+        "samples": float(n_samples),
+        "passes": n_samples / one_pass.shape[0],
+        "heel_strikes_approx": strikes_per_pass * n_samples / one_pass.shape[0],
+    }
+
+
+def time_parse(path: Path, repeats: int) -> float:
+    """Median wall time (s) of ``pyarrow.csv.read_csv`` on the file (metadata lines skipped)."""
+    skip = len(METADATA)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(skip_rows=skip))
+        times.append(time.perf_counter() - t0)
+        del table
+    return statistics.median(times)
+
+
+def _gaitdir_command() -> list[str]:
+    exe = shutil.which("gaitdir")
+    return [exe] if exe else [sys.executable, "-c", "from gaitdir.cli import main; main()"]
+
+
+def time_classify(path: Path, out_dir: Path, repeats: int) -> tuple[float, int, dict]:
+    """Median wall time (s), the largest peak RSS (bytes) and the JSON result of ``gaitdir classify``."""
+    times, peaks = [], []
+    result: dict = {}
+    for _ in range(repeats):
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                [*_gaitdir_command(), "classify", str(path), "--out", str(out_dir), "--json"],
+                stdout=out,
+                stderr=err,
+            )
+            # wait4 gives this child's own rusage (ru_maxrss in KiB on Linux), not a maximum over all
+            # children this script ever waited for.
+            _, status, usage = os.wait4(proc.pid, 0)
+            elapsed = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"gaitdir classify failed ({proc.returncode}):\n{stderr.decode(errors='replace')}"
+            )
+        times.append(elapsed)
+        peaks.append(usage.ru_maxrss * 1024)
+        result = json.loads(stdout)
+    return statistics.median(times), max(peaks), result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hours", type=float, default=24.0, help="length of the tiled recording (h)")
+    parser.add_argument("--gyro", action="store_true", help="also write the gyroscope columns")
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
+    parser.add_argument("--parse-repeats", type=int, default=3)
+    parser.add_argument("--classify-repeats", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    args = parser.parse_args(argv)
+
+    ipol_dir = (args.datasets / "ipol-healthy-gait" / "GaitData").resolve()
+    work = Path(tempfile.mkdtemp(prefix="gaitdir-day-long-"))
+    try:
+        csv_path = work / "day_long.csv"
+        t0 = time.perf_counter()
+        built = build_day(csv_path, ipol_dir, hours=args.hours, with_gyro=args.gyro)
+        build_s = time.perf_counter() - t0
+        # Warm the page cache so neither contender pays for the first read from disk.
+        with csv_path.open("rb") as fh:
+            while fh.read(1 << 24):
+                pass
+        parse_s = time_parse(csv_path, args.parse_repeats)
+        classify_s, peak_bytes, result = time_classify(csv_path, work / "out", args.classify_repeats)
+        figures = {
+            "hours": args.hours,
+            "samples": int(built["samples"]),
+            "columns": 7 if args.gyro else 4,
+            "file_mb": round(csv_path.stat().st_size / 1e6, 1),
+            "build_s": round(build_s, 2),
+            "parse_s": round(parse_s, 3),
+            "classify_s": round(classify_s, 3),
+            "ratio": round(classify_s / parse_s, 2),
+            "ratio_target": RATIO_TARGET,
+            "peak_rss_mb": round(peak_bytes / 1e6, 1),
+            "peak_target_mb": PEAK_TARGET_BYTES / 1e6,
+            "steps": result["total"]["steps"],
+            "forward": result["total"]["forward"],
+            "backward": result["total"]["backward"],
+            "annotated_heel_strikes_approx": round(built["heel_strikes_approx"]),
+            "cpus": os.cpu_count(),
+        }
+    finally:
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        width = max(len(k) for k in figures)
+        for key, value in figures.items():
+            print(f"{key:<{width}}  {value}")
+    ok = figures["ratio"] <= RATIO_TARGET and peak_bytes < PEAK_TARGET_BYTES
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

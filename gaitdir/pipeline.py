@@ -1,0 +1,341 @@
+"""The step pipeline: samples in, labelled steps out — one causal implementation for files and live streams.
+
+:class:`StepPipeline` feeds samples to :class:`gaitdir.signal.StepDetector`, featurises each finished
+step (:mod:`gaitdir.features`) and labels it forward or backward with the direction model
+(:mod:`gaitdir.model`). :func:`classify_recording` is the same pipeline fed a whole recording at once, so
+offline and live counts agree.
+
+Forward reference (which way is the wearer's front)
+---------------------------------------------------
+The detector's AP axis has a continuous but arbitrary sign. The pipeline decides which sign is the
+wearer's front, in this order:
+
+1. ``forward_axis`` — given by the user, a device/placement profile or recording metadata (``"+x"``,
+   ``"-y"``, or a 3-vector in sensor coordinates). Each step's AP sign is the sign of the cosine between
+   that axis and the detector's AP axis in sensor coordinates (``forward_reference_ = "axis"``).
+2. Otherwise, **first-bout calibration**: the first steps of the session are assumed to be forward. The
+   pipeline scores them under both AP signs and keeps the sign under which the model finds them forward
+   (``forward_reference_ = "first-bout"``). It decides as soon as the evidence is clear (the last
+   ``min_calibration_steps`` steps each favour one sign by ``calibration_margin`` log-odds and the median
+   of all held steps agrees), and at the latest after ``calibration_steps`` steps; the steps held back meanwhile are labelled then (their ``emitted_s``
+   says when). The decision is kept for the session, converted to a forward axis in sensor coordinates
+   (``forward_axis_sensor_``) that live sessions can store and pass back as ``forward_axis`` next time.
+
+Limitation: a session that *starts* with backward walking and has no ``forward_axis`` is calibrated the
+wrong way round, and its forward and backward labels are swapped for the whole session.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gaitdir.features import FEATURE_NAMES, mirror_features, step_features
+from gaitdir.model import (
+    DirectionModel,
+    ap_sign_from_axis,
+    calibration_decision,
+    calibration_scores,
+    load_model,
+    parse_forward_axis,
+)
+from gaitdir.recordings import Recording
+from gaitdir.signal import StepBatch, StepDetector
+
+__all__ = ["StepPipeline", "StepTable", "classify_recording"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class StepTable:
+    """Labelled steps, one row per step (arrays of equal length).
+
+    Attributes
+    ----------
+    time_s : ndarray of float, shape (k,)
+        Initial contact of the step (s, time base of the input).
+    duration_s : ndarray of float, shape (k,)
+        Until the next initial contact (s).
+    direction : ndarray of str, shape (k,)
+        ``"forward"`` or ``"backward"``.
+    confidence : ndarray of float, shape (k,)
+        Probability of the chosen direction (0–1).
+    emitted_s : ndarray of float, shape (k,)
+        Stream time at which the label was produced (s); ``emitted_s − (time_s + duration_s)`` is the
+        labelling latency.
+    """
+
+    time_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    duration_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    direction: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U8"))
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    emitted_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __len__(self) -> int:
+        return int(self.time_s.shape[0])
+
+    @property
+    def end_s(self) -> np.ndarray:
+        """End of each step (s) = ``time_s + duration_s``."""
+        return self.time_s + self.duration_s
+
+    def counts(self) -> dict[str, int]:
+        """``{"steps", "forward", "backward"}`` counts."""
+        return {
+            "steps": len(self),
+            "forward": int(np.sum(self.direction == "forward")),
+            "backward": int(np.sum(self.direction == "backward")),
+        }
+
+    @staticmethod
+    def concat(tables: list[StepTable]) -> StepTable:
+        """One table with the rows of ``tables`` in order."""
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            return StepTable()
+        return StepTable(
+            time_s=np.concatenate([t.time_s for t in tables]),
+            duration_s=np.concatenate([t.duration_s for t in tables]),
+            direction=np.concatenate([t.direction.astype("<U8") for t in tables]),
+            confidence=np.concatenate([t.confidence for t in tables]),
+            emitted_s=np.concatenate([t.emitted_s for t in tables]),
+        )
+
+
+class StepPipeline:
+    """Causal, stateful: samples in, labelled steps out (see the module docstring for the forward reference).
+
+    Parameters
+    ----------
+    model : DirectionModel, optional
+        Direction model; None loads the shipped default (verified by hash) on first use.
+    placement : str, default="auto"
+        Sensor placement passed to the step detector.
+    forward_axis : str or sequence of 3 floats, optional
+        The sensor axis pointing to the wearer's front (``"+x"``, ``"-y"``, ``"0,0,1"``...). None: first-bout
+        calibration.
+    calibration_steps : int, default=8
+        First-bout calibration decides after at most this many steps.
+    min_calibration_steps : int, default=2
+        ... and at the earliest after this many, when the evidence is clear.
+    calibration_margin : float, default=4.0
+        Per-step log-odds margin between the two AP signs that counts as clear evidence (see
+        :func:`gaitdir.model.calibration_decision`).
+    detector_params : dict, optional
+        Extra keyword arguments for :class:`gaitdir.signal.StepDetector` (override the model's).
+
+    Attributes
+    ----------
+    model_ : DirectionModel
+        The model in use.
+    forward_reference_ : str or None
+        ``"axis"`` (from ``forward_axis``), ``"first-bout"`` (calibrated), or None before it is decided.
+    forward_axis_sensor_ : ndarray of shape (3,) or None
+        The wearer's front as a unit vector in sensor coordinates, once known.
+    n_steps_ : int
+        Steps labelled so far.
+    """
+
+    def __init__(
+        self,
+        model: DirectionModel | None = None,
+        *,
+        placement: str = "auto",
+        forward_axis: str | Any | None = None,
+        calibration_steps: int = 8,
+        min_calibration_steps: int = 2,
+        calibration_margin: float = 4.0,
+        detector_params: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.placement = placement
+        self.forward_axis = forward_axis
+        self.calibration_steps = calibration_steps
+        self.min_calibration_steps = min_calibration_steps
+        self.calibration_margin = calibration_margin
+        self.detector_params = detector_params
+        self._started = False
+
+    # -- set-up -----------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self.calibration_steps < 1 or not 1 <= self.min_calibration_steps <= self.calibration_steps:
+            raise ValueError(
+                "need 1 <= min_calibration_steps <= calibration_steps; got "
+                f"{self.min_calibration_steps} and {self.calibration_steps}"
+            )
+        self.model_ = self.model if self.model is not None else load_model()
+        params = {**self.model_.detector_params, **(self.detector_params or {})}
+        params.setdefault("placement", self.placement)
+        self.detector_ = StepDetector(**params)
+        axis = parse_forward_axis(self.forward_axis)
+        self.forward_axis_sensor_: np.ndarray | None = axis
+        self.forward_reference_: str | None = "axis" if axis is not None else None
+        self.n_steps_ = 0
+        self._sign = 1.0  # last AP sign used (continuity when the axis comparison is undecidable)
+        self._pending: list[tuple[StepBatch, np.ndarray]] = []
+        self._scores: list[np.ndarray] = []
+        self._started = True
+
+    def reset(self) -> StepPipeline:
+        """Start a new session (forget steps, calibration and detector state)."""
+        self._started = False
+        return self
+
+    # -- streaming --------------------------------------------------------------------------------
+
+    def update(
+        self,
+        time_s: np.ndarray,
+        acc_mps2: np.ndarray,
+        gyr_radps: np.ndarray | None = None,
+        *,
+        gravity_removed: bool = False,
+    ) -> StepTable:
+        """Feed samples; return the steps labelled as a result (possibly none).
+
+        Parameters
+        ----------
+        time_s : ndarray, shape (n,)
+            Sample times (s), increasing across calls.
+        acc_mps2 : ndarray, shape (n, 3)
+            Acceleration in sensor coordinates (m/s²), with gravity unless ``gravity_removed``.
+        gyr_radps : ndarray, shape (n, 3), optional
+            Angular rate (rad/s).
+        gravity_removed : bool, default=False
+            The input has gravity removed (e.g. KU-HAR's trimmed files).
+
+        Returns
+        -------
+        StepTable
+            Newly labelled steps.
+        """
+        if not self._started:
+            self._start()
+        batch = self.detector_.update(time_s, acc_mps2, gyr_radps, gravity_removed=gravity_removed)
+        return self._label(batch, final=False)
+
+    def flush(self) -> StepTable:
+        """End of stream: finalise pending steps (and a pending calibration) and label them."""
+        if not self._started:
+            self._start()
+        batch = self.detector_.flush()
+        return self._label(batch, final=True)
+
+    # -- labelling --------------------------------------------------------------------------------
+
+    def _table(self, batch: StepBatch, features: np.ndarray, emitted_s: float) -> StepTable:
+        p_forward = self.model_.forward_proba(features)
+        forward = p_forward >= 0.5
+        self.n_steps_ += len(batch)
+        return StepTable(
+            time_s=np.asarray(batch.start_s, dtype=float),
+            duration_s=np.asarray(batch.end_s, dtype=float) - np.asarray(batch.start_s, dtype=float),
+            direction=np.where(forward, "forward", "backward").astype("<U8"),
+            confidence=np.where(forward, p_forward, 1.0 - p_forward),
+            emitted_s=np.full(len(batch), float(emitted_s)),
+        )
+
+    def _label(self, batch: StepBatch, *, final: bool) -> StepTable:
+        features = step_features(batch) if len(batch) else np.zeros((0, len(FEATURE_NAMES)))
+        if self.forward_reference_ == "axis" and len(batch) and _ap_axis_of(batch) is None:
+            # Without the detector's AP axis in sensor coordinates a given axis cannot be compared.
+            warnings.warn(
+                "the step detector reports no AP axis in sensor coordinates; forward_axis is ignored and "
+                "the first steps calibrate the forward direction instead",
+                stacklevel=3,
+            )
+            self.forward_reference_ = None
+            self.forward_axis_sensor_ = None
+        if self.forward_reference_ is not None:
+            if not len(batch):
+                return StepTable()
+            sign = self._sign_for(batch)
+            return self._table(batch, features if sign > 0 else mirror_features(features), batch.emitted_s)
+        if len(batch):
+            self._pending.append((batch, features))
+        n = sum(len(b) for b, _ in self._pending)
+        if n == 0:
+            return StepTable()
+        if len(batch):
+            self._scores.append(calibration_scores(self.model_, features))
+        scores = np.concatenate(self._scores)
+        decided = calibration_decision(
+            scores,
+            min_steps=self.min_calibration_steps,
+            max_steps=self.calibration_steps,
+            margin=self.calibration_margin,
+            final=final,
+        )
+        if decided is None:
+            return StepTable()
+        sign = decided
+        self._sign = sign
+        self.forward_reference_ = "first-bout"
+        last_axis = _ap_axis_of(self._pending[-1][0])
+        if last_axis is not None:
+            self.forward_axis_sensor_ = sign * last_axis
+        logger.info("forward reference from the first %d steps: AP sign %+d", n, sign)
+        emitted = float(self._pending[-1][0].emitted_s)
+        tables = [self._table(b, f if sign > 0 else mirror_features(f), emitted) for b, f in self._pending]
+        self._pending = []
+        self._scores = []
+        return StepTable.concat(tables)
+
+    def _sign_for(self, batch: StepBatch) -> float:
+        """AP sign of this batch relative to the wearer's front (continuity when undecidable)."""
+        if self.forward_axis_sensor_ is not None:
+            sign = ap_sign_from_axis(self.forward_axis_sensor_, batch)
+            if sign != 0.0:
+                self._sign = sign
+        return self._sign
+
+
+def _ap_axis_of(batch: StepBatch) -> np.ndarray | None:
+    axis = getattr(batch, "ap_axis_sensor", None)
+    if axis is None:
+        return None
+    axis = np.asarray(axis, dtype=float).ravel()
+    norm = float(np.linalg.norm(axis)) if axis.shape == (3,) else 0.0
+    return axis / norm if norm > 0 else None
+
+
+def classify_recording(
+    recording: Recording,
+    *,
+    model: DirectionModel | None = None,
+    forward_axis: str | Any | None = None,
+    placement: str | None = None,
+) -> StepTable:
+    """Find and label every step of a recording with the same :class:`StepPipeline` used live.
+
+    Parameters
+    ----------
+    recording : Recording
+    model : DirectionModel, optional
+        None: the shipped default model.
+    forward_axis : str or sequence of 3 floats, optional
+        Overrides ``recording.meta["forward_axis"]``.
+    placement : str, optional
+        Overrides the detector's placement (default "auto").
+
+    Returns
+    -------
+    StepTable
+    """
+    pipeline = StepPipeline(
+        model,
+        placement=placement or "auto",
+        forward_axis=forward_axis
+        if forward_axis is not None
+        else (recording.meta.get("forward_axis") or None),
+    )
+    first = pipeline.update(
+        recording.time_s, recording.acc_mps2, recording.gyr_radps, gravity_removed=recording.gravity_removed
+    )
+    return StepTable.concat([first, pipeline.flush()])

@@ -1,0 +1,157 @@
+"""IPOL healthy-gait files (Voisard et al., IPOL 2023): ``S-T_{lb,lf,rf}.txt`` plus ``S-T.json``.
+
+Each signal file is tab-separated: line 1 ``Acquisition frequency: 100 Hz``, line 2 the header
+``PacketCounter Acc_X Acc_Y Acc_Z Gyr_X Gyr_Y Gyr_Z Mag_X Mag_Y Mag_Z``. ``PacketCounter`` has gaps
+from dropped radio packets, but the authors' annotations index *rows*, so the time base is
+``row / rate`` and the annotations line up with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from gaitdir.errors import RecordingError
+from gaitdir.recordings._checks import check_file, check_recording
+from gaitdir.recordings._recording import Recording
+from gaitdir.recordings._table import ColumnSpec, read_table
+
+NAME = "ipol"
+DESCRIPTION = (
+    "IPOL healthy-gait: tab-separated, line 1 'Acquisition frequency: 100 Hz', line 2 "
+    "'PacketCounter Acc_X Acc_Y Acc_Z Gyr_X Gyr_Y Gyr_Z Mag_X Mag_Y Mag_Z', files named "
+    "'<subject>-<trial>_<lb|lf|rf>.txt' beside '<subject>-<trial>.json'"
+)
+HEADER_TEXT = "PacketCounter Acc_X Acc_Y Acc_Z Gyr_X Gyr_Y Gyr_Z Mag_X Mag_Y Mag_Z"
+HEADER = ("packetcounter", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z", "mag_x", "mag_y", "mag_z")
+SENSOR = "Xsens MTw Awinda"
+_NAME = re.compile(r"^(?P<subject>\d+)-(?P<trial>\d+)_(?P<site>lb|lf|rf)\.txt$", re.IGNORECASE)
+_RATE = re.compile(r"^\s*acquisition\s+frequency\s*:\s*([0-9.]+)\s*hz\s*$", re.IGNORECASE)
+_SITES = {"lb": ("lower_back", None), "lf": ("foot", "left"), "rf": ("foot", "right")}
+_UNIT_HINT = "IPOL files store m/s²; this file does not look like one."
+
+logger = logging.getLogger(__name__)
+
+
+def looks_like(head_text: str) -> bool:
+    """True when ``head_text`` opens like an IPOL signal file."""
+    lines = head_text.splitlines()
+    return bool(lines) and (
+        _RATE.match(lines[0]) is not None or (len(lines) > 1 and lines[1].lower().startswith("packetcounter"))
+    )
+
+
+def read(path: Path) -> Recording:
+    """Read one IPOL signal file and, when present, its trial's JSON annotations.
+
+    Returns
+    -------
+    Recording
+        ``time_s = row / rate``; labels ``forward`` inside the trial's ``TrialBoundaries`` and
+        ``other`` outside (standing); ``reference_steps_s`` = annotated heel strikes (both feet for
+        the lower-back sensor, the sensor's own foot for a foot sensor); meta ``uturn_s`` = "start,end".
+    """
+    check_file(path)
+    with path.open("rb") as handle:
+        first = handle.readline()
+        second = handle.readline()
+        data_offset = len(first) + len(second)
+    first_text = first.decode("utf-8", errors="replace").strip()
+    rate = _RATE.match(first_text)
+    if rate is None:
+        raise RecordingError(
+            f"expected 'Acquisition frequency: <rate> Hz' on the first line, found {first_text[:60]!r}",
+            path=path,
+            line=1,
+        )
+    rate_hz = float(rate.group(1))
+    if not rate_hz > 0:
+        raise RecordingError(f"acquisition frequency must be positive, found {rate_hz}", path=path, line=1)
+    header = [h.strip().lower() for h in second.decode("utf-8", errors="replace").strip().split("\t")]
+    missing = [h for h in HEADER[:7] if h not in header]
+    if missing:
+        raise RecordingError(
+            f"missing column(s) {', '.join(missing)}; expected the tab-separated header '{HEADER_TEXT}'",
+            path=path,
+            line=2,
+        )
+    names = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+    specs = [ColumnSpec(header.index(n), n.title(), "float") for n in names]
+    table = read_table(
+        path,
+        data_offset=data_offset,
+        first_line=3,
+        delimiter="\t",
+        n_fields=len(header),
+        columns=specs,
+    )
+    cols = table.columns
+    n = table.n_rows
+    time_s = np.arange(n, dtype=np.float64) / rate_hz
+    acc = np.column_stack([cols["Acc_X"], cols["Acc_Y"], cols["Acc_Z"]])
+    gyr = np.column_stack([cols["Gyr_X"], cols["Gyr_Y"], cols["Gyr_Z"]])
+    meta = {"format": NAME, "source": str(path), "sensor": SENSOR, "rate_hz": f"{rate_hz:g}"}
+    recording = Recording(time_s=time_s, acc_mps2=acc, gyr_radps=gyr, meta=meta)
+    match = _NAME.match(path.name)
+    if match is None:
+        warnings.warn(
+            f"{path}: not named '<subject>-<trial>_<lb|lf|rf>.txt'; read without placement or annotations",
+            stacklevel=3,
+        )
+        return check_recording(recording, path, unit_hint=_UNIT_HINT)
+    site = match.group("site").lower()
+    placement, side = _SITES[site]
+    meta.update(
+        placement=placement,
+        subject=f"ipol-{int(match.group('subject'))}",
+        trial=match.group("trial"),
+    )
+    if side is not None:
+        meta["side"] = side
+    annotations = path.with_name(f"{match.group('subject')}-{match.group('trial')}.json")
+    if annotations.exists():
+        _annotate(recording, annotations, site, rate_hz)
+    else:
+        warnings.warn(f"{path}: no {annotations.name} beside it; read without annotations", stacklevel=3)
+    return check_recording(recording, path, unit_hint=_UNIT_HINT)
+
+
+def _annotate(recording: Recording, json_path: Path, site: str, rate_hz: float) -> None:
+    try:
+        info = json.loads(json_path.read_text(encoding="utf-8"))
+        start, end = (int(v) for v in info["TrialBoundaries"])
+        uturn = [int(v) for v in info["UTurnBoundaries"]]
+        left = [int(e[1]) for e in info["LeftFootEvents"]]
+        right = [int(e[1]) for e in info["RightFootEvents"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise RecordingError(f"unreadable IPOL annotations: {exc}", path=json_path) from None
+    if site == "lb":
+        rows = left + right
+        recording.meta["reference"] = "both_feet"
+    else:
+        rows = left if site == "lf" else right
+        recording.meta["reference"] = "own_foot"
+    n = recording.n_samples
+    # The three files of a trial differ in length; a few annotations fall past this file's end.
+    inside = sorted(r for r in rows if 0 <= r < n)
+    if len(inside) < len(rows):
+        logger.info(
+            "%s: %d annotated steps lie past the file's end",
+            recording.meta["source"],
+            len(rows) - len(inside),
+        )
+    recording.reference_steps_s = np.asarray(inside, dtype=np.float64) / rate_hz
+    last = (n - 1) / rate_hz
+    recording.reference_window_s = (min(start / rate_hz, last), min(end / rate_hz, last))
+    labels = np.full(n, "other", dtype="<U8")
+    labels[max(start, 0) : min(end, n - 1) + 1] = "forward"
+    recording.labels = labels
+    recording.meta["uturn_s"] = f"{uturn[0] / rate_hz:g},{uturn[1] / rate_hz:g}"
+    for key in ("Age", "Gender", "Height", "Weight"):
+        if key in info:
+            recording.meta[key.lower()] = str(info[key])

@@ -1,0 +1,594 @@
+"""Step detection: one causal, stateful implementation for recorded files and live streams.
+
+Method
+------
+1. Raw samples are resampled onto an even grid (:class:`~gaitdir.signal._resample.GridResampler`);
+   gaps longer than ``max_gap_s`` split the stream into segments and every filter restarts after them.
+2. The body frame is tracked causally (:class:`~gaitdir.signal._orientation.BodyFrameEstimator`).
+3. A detection signal is band-passed causally: the vertical linear acceleration for trunk, arm and
+   pocket placements (it rises sharply after every initial contact, whatever foot), the acceleration
+   magnitude for a foot-worn sensor (one swing-and-impact burst per stride of that foot).
+4. Peaks are picked causally: a sample is a peak when it is the highest of ``min_step_interval_s`` before
+   it and of ``confirm_s`` after it, and exceeds both ``min_peak_mps2`` and ``rel_threshold`` × the
+   signal's running RMS. A peak is known ``confirm_s`` after it happened. The initial contact (IC) is
+   the peak moved back by the filter's group delay and a per-placement offset (``ic_offset_s``).
+5. ICs are grouped into walking bouts: a bout starts once ``min_bout_steps`` ICs follow each other at
+   plausible, regular intervals (isolated movements and standing give nothing); an IC later than
+   ``max_step_interval_s`` (or 2.5 × the bout's median step) ends the bout. A step = IC → next IC; it is
+   emitted as soon as its end is confirmed. The bout's last step ends at its start + the bout's median
+   step duration (clipped to the data). With ``fill_missed``, an interval of about two median steps inside
+   a bout gets the missing IC at its midpoint.
+
+Foot-worn sensors see only their own foot. The detector finds that foot's contacts and emits **both
+feet's steps** so that counts are steps: own IC → the other foot's contact, assumed at mid-stride, and
+that contact → the next own IC. (Own-foot ICs are flagged in ``StepBatch.inferred_ic`` as False.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from gaitdir.recordings import Recording
+from gaitdir.signal._filters import StreamingEma, StreamingSos, butter_sos, group_delay_s
+from gaitdir.signal._orientation import BodyFrameEstimator
+from gaitdir.signal._peaks import stance_onsets, window_peaks
+from gaitdir.signal._resample import GridResampler
+from gaitdir.signal._types import BodySignal, StepBatch
+
+logger = logging.getLogger(__name__)
+
+STANDARD_GRAVITY_MPS2 = 9.80665
+
+
+@dataclass(frozen=True)
+class _Profile:
+    signal: str
+    band_hz: tuple[float, float]
+    min_step_interval_s: float
+    max_step_interval_s: float
+    confirm_s: float
+    rel_threshold: float
+    min_peak_mps2: float
+    min_bout_steps: int
+    regularity: float
+    ic_offset_s: float
+    fill_missed: bool
+    per_stride: bool
+    closing_step: bool = True
+
+
+_TRUNK = _Profile(
+    signal="vertical",
+    band_hz=(0.5, 3.0),
+    min_step_interval_s=0.3,
+    max_step_interval_s=1.3,
+    confirm_s=0.2,
+    rel_threshold=0.6,
+    min_peak_mps2=0.4,
+    min_bout_steps=3,
+    regularity=1.8,
+    ic_offset_s=0.0,
+    fill_missed=True,
+    per_stride=False,
+)
+_FOOT = _Profile(
+    signal="magnitude",
+    band_hz=(0.5, 3.0),
+    min_step_interval_s=0.6,
+    max_step_interval_s=2.2,
+    confirm_s=0.2,
+    rel_threshold=0.6,
+    min_peak_mps2=1.0,
+    min_bout_steps=2,
+    regularity=1.8,
+    ic_offset_s=0.0,
+    fill_missed=True,
+    per_stride=True,
+)
+_PHONE = _TRUNK
+
+#: Placement names accepted by :class:`StepDetector` and the profile each maps to.
+PLACEMENTS: dict[str, str] = {
+    "auto": "trunk",
+    "trunk": "trunk",
+    "lower_back": "trunk",
+    "back": "trunk",
+    "waist": "trunk",
+    "chest": "trunk",
+    "neck": "trunk",
+    "neckpouch": "trunk",
+    "bag": "trunk",
+    "foot": "foot",
+    "left_foot": "foot",
+    "right_foot": "foot",
+    "shoe": "foot",
+    "arm": "phone",
+    "armband": "phone",
+    "hand": "phone",
+    "pocket": "phone",
+    "frontpocket": "phone",
+    "backpocket": "phone",
+    "thigh": "phone",
+}
+_PROFILES = {"trunk": _TRUNK, "foot": _FOOT, "phone": _PHONE}
+
+
+def _empty_batch(emitted_s: float, rate: float, has_gyro: bool, ap: np.ndarray | None) -> StepBatch:
+    z = np.zeros(0)
+    zi = np.zeros(0, dtype=np.int64)
+    body = BodySignal(0.0, rate, z, z, z, np.zeros((0, 3)) if has_gyro else None)
+    return StepBatch(z, z, zi, zi, emitted_s, body, ap_axis_sensor=ap, inferred_ic=np.zeros(0, bool))
+
+
+class StepDetector:
+    """Causal, stateful step detector (see the module docstring for the method).
+
+    Parameters
+    ----------
+    placement : str, default="auto"
+        Where the sensor is worn: one of :data:`PLACEMENTS` (``"auto"`` uses the trunk profile, which
+        also suits chest straps, clip-ons, bags and phones).
+    grid_rate_hz : float, default=100.0
+        Rate of the internal even grid (Hz).
+    max_gap_s : float, default=0.5
+        Longer gaps between samples are not bridged; detection restarts after them (s).
+    detection_signal : {"vertical", "magnitude", "impact"}, optional
+        What peaks mark contacts: vertical linear acceleration, acceleration norm, or the distance of the
+        norm from 1 g (foot swing and impact). Default: the placement's.
+    band_hz : (float, float), optional
+        Band-pass of the detection signal (Hz); a lower edge of 0 means a low-pass at the upper edge.
+        Default: the placement's.
+    min_step_interval_s, max_step_interval_s : float, optional
+        Plausible interval between detected contacts (s; per stride for foot sensors).
+    confirm_s : float, optional
+        Look-ahead that confirms a peak (s); sets the emission latency.
+    rel_threshold : float, optional
+        A peak must exceed this × the detection signal's running RMS.
+    min_peak_mps2 : float, optional
+        A peak must exceed this (m/s²); keeps standing still silent.
+    min_bout_steps : int, optional
+        Regular contacts needed before a walking bout is accepted.
+    regularity : float, optional
+        Largest ratio between the intervals that start a bout.
+    ic_offset_s : float, optional
+        Extra shift from a detection peak back to the initial contact (s).
+    fill_missed : bool, optional
+        Insert a contact in the middle of an interval of about two steps inside a bout.
+    closing_step : bool, optional
+        At the end of a bout, add the closing contact (the trailing foot placed beside the other), which
+        barely moves the trunk, one median step after the last contact seen (trunk-type placements).
+    """
+
+    def __init__(
+        self,
+        *,
+        placement: str = "auto",
+        grid_rate_hz: float = 100.0,
+        max_gap_s: float = 0.5,
+        detection_signal: str | None = None,
+        band_hz: tuple[float, float] | None = None,
+        min_step_interval_s: float | None = None,
+        max_step_interval_s: float | None = None,
+        confirm_s: float | None = None,
+        rel_threshold: float | None = None,
+        min_peak_mps2: float | None = None,
+        min_bout_steps: int | None = None,
+        regularity: float | None = None,
+        ic_offset_s: float | None = None,
+        fill_missed: bool | None = None,
+        closing_step: bool | None = None,
+    ) -> None:
+        self.placement = placement
+        self.grid_rate_hz = grid_rate_hz
+        self.max_gap_s = max_gap_s
+        self.detection_signal = detection_signal
+        self.band_hz = band_hz
+        self.min_step_interval_s = min_step_interval_s
+        self.max_step_interval_s = max_step_interval_s
+        self.confirm_s = confirm_s
+        self.rel_threshold = rel_threshold
+        self.min_peak_mps2 = min_peak_mps2
+        self.min_bout_steps = min_bout_steps
+        self.regularity = regularity
+        self.ic_offset_s = ic_offset_s
+        self.fill_missed = fill_missed
+        self.closing_step = closing_step
+        self._ready = False
+
+    # ------------------------------------------------------------------------------------------------
+    # configuration
+    def _resolve(self) -> _Profile:
+        key = str(self.placement).lower().replace("-", "_").replace(" ", "_")
+        if key not in PLACEMENTS:
+            raise ValueError(f"unknown placement {self.placement!r}; expected one of {sorted(PLACEMENTS)}")
+        base = _PROFILES[PLACEMENTS[key]]
+        over = {
+            name: getattr(self, name)
+            for name in (
+                "band_hz",
+                "min_step_interval_s",
+                "max_step_interval_s",
+                "confirm_s",
+                "rel_threshold",
+                "min_peak_mps2",
+                "min_bout_steps",
+                "regularity",
+                "ic_offset_s",
+                "fill_missed",
+                "closing_step",
+            )
+            if getattr(self, name) is not None
+        }
+        if self.detection_signal is not None:
+            if self.detection_signal not in ("vertical", "magnitude", "impact", "stance"):
+                raise ValueError(
+                    f"unknown detection_signal {self.detection_signal!r}; expected 'vertical', 'magnitude' or 'impact'"
+                )
+            over["signal"] = self.detection_signal
+        return _Profile(**{**base.__dict__, **over})
+
+    def reset(self) -> StepDetector:
+        """Forget everything seen so far (a new stream starts with the next :meth:`update`)."""
+        if self.grid_rate_hz <= 0 or self.max_gap_s <= 0:
+            raise ValueError("grid_rate_hz and max_gap_s must be positive")
+        p = self._resolve()
+        fs = float(self.grid_rate_hz)
+        self._p = p
+        self._fs = fs
+        self._resampler = GridResampler(fs, self.max_gap_s)
+        self._frame = BodyFrameEstimator(fs)
+        if p.band_hz[0] > 0:
+            self._sos = butter_sos(2, p.band_hz, fs, "bandpass")
+            centre_hz = float(np.sqrt(p.band_hz[0] * p.band_hz[1]))
+        else:
+            self._sos = butter_sos(2, p.band_hz[1], fs, "lowpass")
+            centre_hz = 1.0
+        self._shift = round((group_delay_s(self._sos, centre_hz, fs) + p.ic_offset_s) * fs)
+        self._w_left = max(1, round(p.min_step_interval_s * fs))
+        self._w_right = max(1, round(p.confirm_s * fs))
+        self._min_int = round(p.min_step_interval_s * fs)
+        self._max_int = round(p.max_step_interval_s * fs)
+        self._has_gyro: bool | None = None
+        # body-frame buffer (global grid indices [body_k0, body_k0 + len))
+        self._body_k0 = 0
+        self._body: list[np.ndarray] = []  # columns: vertical, ap, ml, (gyr x3)
+        self._body_len = 0
+        self._segment_open = False
+        self._ready = True
+        self._new_segment_state()
+        return self
+
+    def _new_segment_state(self) -> None:
+        fs = self._fs
+        self._frame.reset()
+        self._filt = StreamingSos(self._sos)
+        self._env = StreamingEma(2.0, fs)
+        self._seg_k0 = 0
+        self._seg_end = 0  # exclusive global index of the segment's newest sample
+        self._sig = np.zeros(0)  # detection signal buffer, global indices [sig_k0, seg_end)
+        self._thr = np.zeros(0)
+        self._sig_k0 = 0
+        self._next_eval = 0  # next global index to evaluate as a peak
+        self._bout: list[int] = []  # IC grid indices of the current bout
+        self._active = False
+        self._intervals: deque[int] = deque(maxlen=9)
+        self._filled: set[int] = set()  # ICs inserted by fill_missed, not seen directly
+
+    # ------------------------------------------------------------------------------------------------
+    # public API
+    def update(
+        self,
+        time_s: np.ndarray,
+        acc_mps2: np.ndarray,
+        gyr_radps: np.ndarray | None = None,
+        *,
+        gravity_removed: bool = False,
+    ) -> StepBatch:
+        """Feed the next samples; return the steps finalised by them.
+
+        Parameters
+        ----------
+        time_s : array_like, shape (n,)
+            Sample times (s), increasing; samples not later than the previous newest one are dropped.
+        acc_mps2 : array_like, shape (n, 3)
+            Acceleration in the sensor frame (m/s²), with gravity unless ``gravity_removed``.
+        gyr_radps : array_like, shape (n, 3), optional
+            Angular rate in the sensor frame (rad/s).
+        gravity_removed : bool, default=False
+            The input has no gravity component (the vertical is then estimated from the walking motion).
+
+        Returns
+        -------
+        StepBatch
+            Steps whose end became known with these samples (possibly none).
+        """
+        if not self._ready:
+            self.reset()
+        t = np.asarray(time_s, dtype=float).reshape(-1)
+        acc = np.asarray(acc_mps2, dtype=float)
+        if acc.ndim != 2 or acc.shape != (t.shape[0], 3):
+            raise ValueError(f"acc_mps2 must have shape ({t.shape[0]}, 3), got {acc.shape}")
+        gyr = None if gyr_radps is None else np.asarray(gyr_radps, dtype=float)
+        if gyr is not None and gyr.shape != acc.shape:
+            raise ValueError(f"gyr_radps must have shape {acc.shape}, got {gyr.shape}")
+        if self._has_gyro is None and t.size:
+            self._has_gyro = gyr is not None
+        values = acc if not self._has_gyro else np.hstack([acc, gyr if gyr is not None else np.zeros_like(acc)])
+        finite = np.isfinite(t) & np.isfinite(values).all(axis=1)
+        if not finite.all():
+            logger.warning("dropping %d non-finite samples", int((~finite).sum()))
+            t, values = t[finite], values[finite]
+        last = self._resampler._last_t
+        if t.size:
+            keep = np.diff(np.concatenate([[-np.inf if last is None else last], t])) > 0
+            keep &= t > (-np.inf if last is None else last)
+            if not keep.all():
+                # keep the strictly increasing subsequence (drops repeats and samples going backwards)
+                running = np.maximum.accumulate(np.concatenate([[-np.inf if last is None else last], t]))
+                keep = t > running[:-1]
+                logger.warning("dropping %d samples whose time does not increase", int((~keep).sum()))
+                t, values = t[keep], values[keep]
+        steps: list[tuple[int, int, bool]] = []
+        for piece in self._resampler.push(t, values):
+            if piece.new_segment and self._segment_open:
+                self._finish_segment(steps)
+            if piece.new_segment or not self._segment_open:
+                self._start_segment(piece.start_k)
+            self._process(piece.start_k, piece.values, gravity_removed, steps)
+        emitted = float(t[-1]) if t.size else (float(last) if last is not None else 0.0)
+        return self._batch(steps, emitted)
+
+    def flush(self) -> StepBatch:
+        """End of stream: finalise pending peaks and the open bout; the next update starts afresh."""
+        if not self._ready:
+            self.reset()
+        steps: list[tuple[int, int, bool]] = []
+        if self._segment_open:
+            self._finish_segment(steps)
+        last = self._resampler._last_t
+        batch = self._batch(steps, float(last) if last is not None else 0.0)
+        # a later update is a new segment (its filters start afresh)
+        self._resampler._pending_new_segment = True
+        return batch
+
+    # ------------------------------------------------------------------------------------------------
+    # segments
+    def _start_segment(self, k0: int) -> None:
+        self._new_segment_state()
+        self._seg_k0 = k0
+        self._seg_end = k0
+        self._sig_k0 = k0
+        self._next_eval = k0
+        self._segment_open = True
+
+    def _finish_segment(self, steps: list[tuple[int, int, bool]]) -> None:
+        self._find_peaks(steps, final=True)
+        self._end_bout(steps)
+        self._segment_open = False
+
+    # ------------------------------------------------------------------------------------------------
+    # processing
+    def _process(self, k0: int, values: np.ndarray, gravity_removed: bool, steps: list) -> None:
+        acc = values[:, :3]
+        gyr = values[:, 3:6] if self._has_gyro else None
+        fr = self._frame.update(k0, acc, gyr, gravity_removed=gravity_removed)
+        self._append_body(k0, fr.vertical_mps2, fr.ap_mps2, fr.ml_mps2, fr.gyr_radps)
+        if self._p.signal == "vertical":
+            raw = fr.vertical_mps2
+        elif self._p.signal == "magnitude":
+            raw = fr.magnitude_mps2
+        else:  # "impact"/"stance": how far the acceleration's norm is from 1 g (swing and heel strike of a foot)
+            raw = np.abs(fr.magnitude_mps2 - (0.0 if gravity_removed else STANDARD_GRAVITY_MPS2))
+        s = self._filt(raw)
+        env = np.sqrt(self._env(s * s, initial=0.0))
+        thr = np.maximum(self._p.min_peak_mps2, self._p.rel_threshold * env)
+        self._sig = np.concatenate([self._sig, s])
+        self._thr = np.concatenate([self._thr, thr])
+        self._seg_end = k0 + s.shape[0]
+        self._find_peaks(steps, final=False)
+
+    def _find_peaks(self, steps: list, *, final: bool) -> None:
+        wl, wr = self._w_left, self._w_right
+        end_eval = self._seg_end if final else self._seg_end - wr  # exclusive
+        if end_eval > self._next_eval:
+            lo = self._next_eval - wl
+            pad_left = max(0, self._sig_k0 - lo)
+            a = lo + pad_left - self._sig_k0
+            ext = np.concatenate(
+                [np.full(pad_left, -np.inf), self._sig[a:], np.full(wr if final else 0, -np.inf)]
+            )
+            # ext[0] is global index lo; evaluate i in [next_eval, end_eval)
+            ext = ext[: end_eval - lo + wr]
+            if self._p.signal == "stance":
+                still = self._p.min_peak_mps2
+                pk = stance_onsets(ext, wl, wr, still, self._p.rel_threshold * still) + lo
+                pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
+            else:
+                pk = window_peaks(ext, wl, wr) + lo
+                pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
+                pk = pk[self._sig[pk - self._sig_k0] > self._thr[pk - self._sig_k0]]
+            for p in pk.tolist():
+                self._on_contact(max(p - self._shift, self._seg_k0), steps)
+            self._next_eval = end_eval
+        # bout timeout: every peak up to the horizon is known, so a silence longer than the limit ends it
+        horizon = self._next_eval - self._shift
+        if self._bout and horizon - self._bout[-1] > self._limit():
+            self._end_bout(steps)
+        keep_from = min(self._next_eval - wl, self._seg_end - wr) - 1
+        if keep_from > self._sig_k0:
+            cut = keep_from - self._sig_k0
+            self._sig = self._sig[cut:]
+            self._thr = self._thr[cut:]
+            self._sig_k0 = keep_from
+
+    def _limit(self) -> int:
+        if self._active and self._intervals:
+            return min(self._max_int, round(2.5 * float(np.median(self._intervals))))
+        return self._max_int
+
+    # ------------------------------------------------------------------------------------------------
+    # bouts
+    def _on_contact(self, ic: int, steps: list) -> None:
+        bout = self._bout
+        if not bout:
+            bout.append(ic)
+            return
+        d = ic - bout[-1]
+        if d < self._min_int:
+            return
+        if d > self._limit():
+            self._end_bout(steps)
+            self._bout.append(ic)
+            return
+        if self._active:
+            med = float(np.median(self._intervals))
+            if self._p.fill_missed and 1.6 * med <= d <= 2.4 * med:
+                mid = bout[-1] + d // 2
+                self._emit(bout[-1], mid, steps)
+                self._filled.add(mid)
+                bout.append(mid)
+            self._emit(bout[-1], ic, steps)
+            self._intervals.append(ic - bout[-1])
+            bout.append(ic)
+            del bout[:-2]
+            return
+        bout.append(ic)
+        n = self._p.min_bout_steps
+        if len(bout) >= n:
+            recent = np.diff(np.asarray(bout[-n:]))
+            if recent.max() <= self._p.regularity * recent.min():
+                self._active = True
+                for a, b in zip(bout[:-1], bout[1:]):
+                    if b - a <= self._max_int:
+                        self._emit(a, b, steps)
+                self._intervals.extend(np.diff(np.asarray(bout)).tolist())
+                del bout[:-1]
+            else:
+                del bout[: len(bout) - n + 1]
+
+    def _end_bout(self, steps: list) -> None:
+        if self._active and self._bout:
+            med = round(float(np.median(self._intervals)))
+            last = self._bout[-1]
+            end = min(last + med, self._seg_end)
+            if end > last:
+                self._emit(last, end, steps)
+            closing_end = min(last + 2 * med, self._seg_end)
+            if self._p.closing_step and not self._p.per_stride and closing_end > end:
+                # Walking ends with the trailing foot closing beside the other: a real contact that
+                # barely moves the trunk. It is inferred one median step after the last seen contact.
+                self._filled.add(end)
+                self._emit(end, closing_end, steps)
+        self._bout = []
+        self._active = False
+        self._intervals.clear()
+
+    def _emit(self, start: int, end: int, steps: list) -> None:
+        if self._p.per_stride:
+            # own-foot contact → the other foot's contact at mid-stride → next own contact
+            mid = start + (end - start) // 2
+            steps.append((start, mid, False))
+            steps.append((mid, end, True))
+        else:
+            steps.append((start, end, start in self._filled))
+            self._filled.discard(start)
+
+    # ------------------------------------------------------------------------------------------------
+    # body buffer and output
+    def _append_body(self, k0: int, v: np.ndarray, ap: np.ndarray, ml: np.ndarray, gyr: np.ndarray | None) -> None:
+        cols = [v, ap, ml] + ([gyr[:, 0], gyr[:, 1], gyr[:, 2]] if gyr is not None else [])
+        if not self._body:
+            self._body = [c.copy() for c in cols]
+            self._body_k0 = k0
+            self._body_len = v.shape[0]
+            return
+        gap = k0 - (self._body_k0 + self._body_len)
+        fill = [np.zeros(gap)] if gap > 0 else []
+        self._body = [np.concatenate([b, *fill, c]) for b, c in zip(self._body, cols)]
+        self._body_len += gap + v.shape[0]
+
+    def _trim_body(self) -> None:
+        keep = self._next_eval - self._shift - self._w_left
+        if self._bout:
+            keep = min(keep, self._bout[0])
+        keep -= 1
+        cut = keep - self._body_k0
+        if cut > 0 and self._body:
+            cut = min(cut, self._body_len)
+            self._body = [b[cut:] for b in self._body]
+            self._body_k0 += cut
+            self._body_len -= cut
+
+    def _batch(self, steps: list[tuple[int, int, bool]], emitted_s: float) -> StepBatch:
+        ap_axis = self._frame.ap_axis_sensor
+        if not steps:
+            self._trim_body()
+            return _empty_batch(emitted_s, self._fs, bool(self._has_gyro), ap_axis)
+        arr = np.asarray(steps, dtype=np.int64)
+        start_k, end_k, inferred = arr[:, 0], arr[:, 1], arr[:, 2].astype(bool)
+        lo, hi = int(start_k.min()), int(end_k.max())
+        a, b = lo - self._body_k0, hi - self._body_k0
+        assert a >= 0 and b <= self._body_len, "body buffer trimmed too early"
+        cols = [c[a:b].copy() for c in self._body]
+        gyr = np.stack(cols[3:6], axis=1) if len(cols) == 6 else None
+        t0 = float(self._resampler.grid_time_s(lo))
+        body = BodySignal(t0, self._fs, cols[0], cols[1], cols[2], gyr)
+        grid = self._resampler.grid_time_s
+        self._trim_body()
+        return StepBatch(
+            start_s=np.asarray(grid(start_k), dtype=float),
+            end_s=np.asarray(grid(end_k), dtype=float),
+            start_idx=start_k - lo,
+            end_idx=end_k - lo,
+            emitted_s=emitted_s,
+            body=body,
+            ap_axis_sensor=ap_axis,
+            inferred_ic=inferred,
+        )
+
+
+def detect_steps(recording: Recording, *, chunk_s: float = 600.0, **detector_params: object) -> list[StepBatch]:
+    """Find the steps of a whole recording with the same causal detector used live.
+
+    Parameters
+    ----------
+    recording : Recording
+        The recording; its ``meta["placement"]`` is used unless ``placement`` is given.
+    chunk_s : float, default=600.0
+        The recording is fed in chunks of this duration (s) to bound memory; the result does not
+        depend on it.
+    **detector_params
+        Passed to :class:`StepDetector`.
+
+    Returns
+    -------
+    list of StepBatch
+        Non-empty batches in time order.
+    """
+    params = dict(detector_params)
+    if "placement" not in params:
+        placement = str(recording.meta.get("placement", "auto")).lower()
+        params["placement"] = placement if placement in PLACEMENTS else "auto"
+    det = StepDetector(**params).reset()  # type: ignore[arg-type]
+    t = np.asarray(recording.time_s, dtype=float)
+    out: list[StepBatch] = []
+    if t.size == 0:
+        return out
+    bounds = np.searchsorted(t, np.arange(t[0], t[-1] + chunk_s, chunk_s)[1:], side="left")
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [t.size]])
+    for a, b in zip(starts, ends):
+        if b <= a:
+            continue
+        gyr = None if recording.gyr_radps is None else recording.gyr_radps[a:b]
+        batch = det.update(t[a:b], recording.acc_mps2[a:b], gyr, gravity_removed=recording.gravity_removed)
+        if len(batch):
+            out.append(batch)
+    batch = det.flush()
+    if len(batch):
+        out.append(batch)
+    return out
