@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gaitdir.devices import EventKind, ImuBatch, StreamEvent
+from gaitdir.errors import GaitdirError
 
 __all__ = [
     "ConnectionState",
@@ -395,6 +396,7 @@ class LiveSession:
             When the task running this is cancelled — after the same clean shutdown (``summary_`` set).
         """
         self._validate()
+        self._source = source
         self._stop_event = asyncio.Event()
         if getattr(self, "_stop_requested_", False):
             self._stop_event.set()
@@ -545,6 +547,9 @@ class LiveSession:
         from gaitdir.recordings import RecordingWriter
 
         meta = {"source": "gaitdir live", "placement": self.placement}
+        kind = _sensor_kind(self._source)
+        if kind:
+            meta["sensor"] = kind
         if self.forward_axis:
             meta["forward_axis"] = self.forward_axis
         meta.update(dict(self.record_meta or {}))
@@ -638,8 +643,6 @@ class LiveSession:
     # --- lifecycle -----------------------------------------------------------------------------------------
 
     def _validate(self) -> None:
-        from gaitdir.errors import GaitdirError
-
         if self.label is not None and self.label not in ("forward", "backward", "other"):
             raise GaitdirError(f"label must be forward, backward or other; got {self.label!r}")
         if self.label is not None and self.record_path is None:
@@ -705,6 +708,16 @@ class LiveSession:
 async def run_live(source: StreamSource, **params: Any) -> LiveSummary:
     """Run a :class:`LiveSession` with ``params`` on ``source`` and return its summary."""
     return await LiveSession(**params).run(source)
+
+
+def _sensor_kind(source: object) -> str | None:
+    """The sensor family of a source that can tell (a started SensorSession's ``info.kind``)."""
+    try:
+        info = getattr(source, "info", None)
+    except GaitdirError:  # a session that has not connected yet
+        return None
+    kind = getattr(info, "kind", None)
+    return kind if isinstance(kind, str) else None
 
 
 def _strictly_increasing_after(t: np.ndarray, last_s: float | None) -> np.ndarray:

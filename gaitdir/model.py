@@ -231,7 +231,7 @@ class DirectionModel:
         Keyword arguments for :class:`gaitdir.signal.StepDetector` used in training and to be used
         with this model.
     metadata : dict
-        JSON-able facts: gaitdir version, creation time, training subjects and step counts per class and
+        JSON-able facts: gaitdir version, training subjects and step counts per class and
         source, ``synthetic_backward`` (bool) and the transform used for it.
     """
 
@@ -573,6 +573,10 @@ def _orient(items: list[_RecordingSteps]) -> None:
             axes_by_subject.setdefault(str(rs.recording.meta.get("subject")), []).append(axis)
             axes_by_format.setdefault(str(rs.recording.meta.get("format")), []).append(axis)
     for rs in pending:
+        if not np.isin(rs.labels, CLASSES).any():
+            # No labelled step: nothing is trained or scored on it, so no orientation is needed.
+            rs.ap_sign = np.ones(rs.batch_of_step.shape[0])
+            continue
         known = axes_by_subject.get(str(rs.recording.meta.get("subject"))) or axes_by_format.get(
             str(rs.recording.meta.get("format"))
         )
@@ -690,7 +694,6 @@ def _fit(
     )
     metadata = {
         "gaitdir_version": __version__,
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "n_recordings": len(items),
         "subjects": sorted(subjects),
         "real_steps": per_class,

@@ -17,9 +17,10 @@ wearer's front, in this order:
    pipeline scores them under both AP signs and keeps the sign under which the model finds them forward
    (``forward_reference_ = "first-bout"``). It decides as soon as the evidence is clear (the last
    ``min_calibration_steps`` steps each favour one sign by ``calibration_margin`` log-odds and the median
-   of all held steps agrees), and at the latest after ``calibration_steps`` steps; the steps held back meanwhile are labelled then (their ``emitted_s``
-   says when). The decision is kept for the session, converted to a forward axis in sensor coordinates
-   (``forward_axis_sensor_``) that live sessions can store and pass back as ``forward_axis`` next time.
+   of all held steps agrees), and at the latest after ``calibration_steps`` steps; the steps held back
+   meanwhile are labelled then (their ``emitted_s`` says when). The decision is kept for the session,
+   converted to a forward axis in sensor coordinates (``forward_axis_sensor_``) that live sessions can
+   store and pass back as ``forward_axis`` next time.
 
 Limitation: a session that *starts* with backward walking and has no ``forward_axis`` is calibrated the
 wrong way round, and its forward and backward labels are swapped for the whole session.
@@ -44,7 +45,7 @@ from gaitdir.model import (
     parse_forward_axis,
 )
 from gaitdir.recordings import Recording
-from gaitdir.signal import StepBatch, StepDetector
+from gaitdir.signal import PLACEMENTS, StepBatch, StepDetector
 
 __all__ = ["StepPipeline", "StepTable", "classify_recording"]
 
@@ -311,6 +312,7 @@ def classify_recording(
     model: DirectionModel | None = None,
     forward_axis: str | Any | None = None,
     placement: str | None = None,
+    chunk_s: float = 600.0,
 ) -> StepTable:
     """Find and label every step of a recording with the same :class:`StepPipeline` used live.
 
@@ -322,20 +324,34 @@ def classify_recording(
     forward_axis : str or sequence of 3 floats, optional
         Overrides ``recording.meta["forward_axis"]``.
     placement : str, optional
-        Overrides the detector's placement (default "auto").
+        Overrides ``recording.meta["placement"]`` (unknown placements fall back to "auto").
+    chunk_s : float, default=600.0
+        The recording is fed in chunks of this duration (s) to bound memory; the result does not depend
+        on it (the pipeline is causal).
 
     Returns
     -------
     StepTable
     """
+    if placement is None:
+        meta_placement = str(recording.meta.get("placement", "auto")).lower()
+        placement = meta_placement if meta_placement in PLACEMENTS else "auto"
     pipeline = StepPipeline(
         model,
-        placement=placement or "auto",
-        forward_axis=forward_axis
-        if forward_axis is not None
-        else (recording.meta.get("forward_axis") or None),
+        placement=placement,
+        forward_axis=forward_axis if forward_axis is not None else recording.meta.get("forward_axis") or None,
     )
-    first = pipeline.update(
-        recording.time_s, recording.acc_mps2, recording.gyr_radps, gravity_removed=recording.gravity_removed
-    )
-    return StepTable.concat([first, pipeline.flush()])
+    t = np.asarray(recording.time_s, dtype=float)
+    tables = []
+    if t.size:
+        bounds = np.searchsorted(t, np.arange(t[0], t[-1] + chunk_s, chunk_s)[1:], side="left")
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [t.size]])
+        for a, b in zip(starts, ends, strict=True):
+            if b <= a:
+                continue
+            gyr = None if recording.gyr_radps is None else recording.gyr_radps[a:b]
+            acc = recording.acc_mps2[a:b]
+            tables.append(pipeline.update(t[a:b], acc, gyr, gravity_removed=recording.gravity_removed))
+    tables.append(pipeline.flush())
+    return StepTable.concat(tables)

@@ -315,3 +315,111 @@ async def test_bad_arguments_are_clear_errors(trial: Recording) -> None:
         await LiveSession(label="sideways", record_path="x.csv").run(ChunkSource(trial))
     with pytest.raises(GaitdirError, match="give a recording path"):
         await LiveSession(label="forward").run(ChunkSource(trial))
+
+
+# --------------------------------------------------------------------------------------------------
+# End to end: the virtual Polar H10 over real GATT, through the same SensorSession ``gaitdir live`` uses
+
+SPEED = 20.0
+
+
+async def run_virtual(
+    recording: Recording,
+    *,
+    faults: tuple[str, ...] = (),
+    kind: str = "polar-h10",
+    observer: Callable[[LiveState], None] | None = None,
+    **session_params: object,
+) -> tuple[object, object]:
+    """Replay ``recording`` on a virtual sensor and run a LiveSession on it; (summary, sensor)."""
+    from gaitdir.devices import DRIVERS, SensorSession, find_device
+    from gaitdir.devices.virtual import VirtualSensor, VirtualWorld
+
+    async with VirtualWorld() as world:
+        sensor = VirtualSensor(world, recording, kind=kind, speed=SPEED, faults=faults)
+        await sensor.start()
+        try:
+            found = await find_device(sensor.address, timeout_s=5.0, backend=world)
+            assert found.kind == kind
+            source = SensorSession(DRIVERS[kind], found.device, backend=world, end_signal=sensor.finished)
+            summary = await asyncio.wait_for(
+                LiveSession(observer=observer, **session_params).run(source),  # type: ignore[arg-type]
+                timeout=60,
+            )
+        finally:
+            await sensor.close()
+    return summary, sensor
+
+
+def assert_counts_agree(live_steps: int, offline_steps: int) -> None:
+    assert abs(live_steps - offline_steps) <= allowed_difference(offline_steps), (live_steps, offline_steps)
+
+
+async def test_virtual_sensor_end_to_end_record_and_events(trial: Recording, tmp_path: Path) -> None:
+    record, events = tmp_path / "h10.csv", tmp_path / "h10.jsonl"
+    summary, sensor = await run_virtual(trial, record_path=record, events_path=events)
+
+    # Nothing the sensor sent is lost between the radio and the disk, and nothing is doubled.
+    assert summary.samples == sensor.samples_sent > 0
+    back = read_recording(record)
+    assert back.n_samples == summary.samples
+    assert np.all(np.diff(back.time_s) > 0)
+    assert back.nominal_rate_hz == pytest.approx(200.0, rel=0.01)  # the H10's rate, not the file's
+    assert back.meta["sensor"] == "polar-h10"
+    # Live and offline are one implementation: classify on what was streamed gives the live counts.
+    offline = classify_recording(back).counts()
+    assert_counts_agree(summary.steps, offline["steps"])
+    assert summary.steps > 20
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert len(lines) == summary.steps
+    assert all(x["emitted_s"] >= x["end_s"] - 0.02 for x in lines)
+    assert np.median([x["emitted_s"] - x["end_s"] for x in lines]) <= 1.0
+
+
+async def test_virtual_disconnect_reconnects_into_the_same_file(trial: Recording, tmp_path: Path) -> None:
+    record = tmp_path / "drop.csv"
+    partial = tmp_path / "drop.csv.partial"
+    at_drop: list[tuple[float, float]] = []
+
+    def observe(state: LiveState) -> None:
+        if state.connection == "disconnected" and not at_drop:
+            rows = data_rows(partial)
+            at_drop.append((float(rows[-1][0]), state.stream_time_s))
+
+    summary, sensor = await run_virtual(trial, faults=("disconnect@8",), observer=observe, record_path=record)
+
+    # Everything received before the drop was on disk when the drop was reported (before reconnecting).
+    assert len(at_drop) == 1
+    last_on_disk_s, last_received_s = at_drop[0]
+    assert last_on_disk_s == pytest.approx(last_received_s, abs=1e-5)
+    assert 7.0 < last_received_s <= 8.5
+    assert summary.reconnects == 1 and summary.gaps == 1
+    assert summary.stream_duration_s > 20.0, "the stream continued after the reconnect"
+    back = read_recording(record)
+    assert back.n_samples == summary.samples == sensor.samples_sent
+    assert np.all(np.diff(back.time_s) > 0), "no duplicated timestamps"
+    assert back.gaps_s is not None and back.gaps_s.shape == (1, 2)
+    assert back.gaps_s[0, 0] == pytest.approx(last_received_s, abs=1e-5)
+    assert back.gaps_s[0, 1] > back.gaps_s[0, 0]
+    assert_counts_agree(summary.steps, classify_recording(back).counts()["steps"])
+
+
+async def test_virtual_sensor_stop_is_restarted_with_a_gap(trial: Recording, tmp_path: Path) -> None:
+    record = tmp_path / "stop.csv"
+    summary, sensor = await run_virtual(trial, faults=("stop@6",), record_path=record)
+    assert summary.sensor_stops == 1 and summary.gaps == 1 and summary.reconnects == 0
+    assert summary.stream_duration_s > 20.0, "the stream was started again"
+    back = read_recording(record)
+    assert back.n_samples == summary.samples == sensor.samples_sent
+    assert back.gaps_s is not None and 5.0 < back.gaps_s[0, 0] <= 6.5
+    assert np.all(np.diff(back.time_s) > 0)
+
+
+async def test_virtual_garbage_frames_are_counted_not_fatal(trial: Recording, tmp_path: Path) -> None:
+    record = tmp_path / "garbage.csv"
+    summary, sensor = await run_virtual(trial, faults=("garbage@5", "garbage@12"), record_path=record)
+    assert summary.malformed_frames >= 2
+    assert summary.stream_duration_s > 20.0
+    back = read_recording(record)
+    assert back.n_samples == summary.samples == sensor.samples_sent
+    assert_counts_agree(summary.steps, classify_recording(back).counts()["steps"])

@@ -47,6 +47,9 @@ _DEFAULT_PLACEMENT = {"polar-h10": "chest", "polar-verity": "arm"}
 
 _LABELS = ("forward", "backward", "other")
 
+#: Time (s) given to a virtual sensor's pending Bluetooth commands before it is switched off.
+_SETTLE_S = 0.2
+
 
 # --------------------------------------------------------------------------------------------------
 # Output helpers
@@ -107,12 +110,19 @@ async def _virtual_world(specs: list[_TwinSpec]) -> AsyncIterator[tuple[Any, lis
     recordings = [read_recording(spec.recording) for spec in specs]
     faults = [[Fault.parse(f) for f in spec.faults] for spec in specs]
     async with VirtualWorld() as world:
-        sensors = []
-        for spec, recording, fault_list in zip(specs, recordings, faults, strict=True):
-            sensor = VirtualSensor(world, recording, kind=spec.kind, speed=spec.speed, faults=fault_list)
-            await sensor.start()
-            sensors.append(sensor)
-        yield world, sensors
+        sensors: list[Any] = []
+        try:
+            for spec, recording, fault_list in zip(specs, recordings, faults, strict=True):
+                sensor = VirtualSensor(world, recording, kind=spec.kind, speed=spec.speed, faults=fault_list)
+                sensors.append(sensor)
+                await sensor.start()
+            yield world, sensors
+        finally:
+            # A sensor whose central just disconnected starts advertising again; let those HCI commands
+            # complete before powering the sensor off, or bumble reports an answer to a dead command.
+            await asyncio.sleep(_SETTLE_S)
+            for sensor in sensors:
+                await sensor.close()
 
 
 def _sample_twins(kinds: list[str]) -> list[_TwinSpec]:

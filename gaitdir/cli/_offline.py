@@ -73,9 +73,21 @@ def _stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _one_line(message: object) -> str:
+    """A message on one line: a list such as the expected formats becomes ``a: x; y; z``."""
+    lines = [part.strip() for part in str(message).splitlines() if part.strip()]
+    text = lines[0] if lines else ""
+    for part in lines[1:]:
+        part = part.removeprefix("- ")
+        text += (" " if text.endswith(":") else "; ") + part
+    return text
+
+
 def _line(prefix: str, message: object, console: Console | None = None) -> None:
     # No markup: messages quote file contents and may contain square brackets.
-    (console or _stderr()).print(f"{prefix}: {message}", markup=False, highlight=False, soft_wrap=True)
+    (console or _stderr()).print(
+        f"{prefix}: {_one_line(message)}", markup=False, highlight=False, soft_wrap=True
+    )
 
 
 def _fail(message: object, code: int = 1) -> NoReturn:
@@ -331,7 +343,7 @@ def classify(
     errors: list[dict[str, str]] = []
 
     def failed(path: Path, message: str) -> None:
-        errors.append({"path": str(path), "error": message})
+        errors.append({"path": str(path), "error": _one_line(message)})
         _line("error", message, err)
 
     paths: list[Path] = []
@@ -405,7 +417,7 @@ def classify(
         console.print(_counts_table(results, total))
         console.print(f"steps written to {out}{os.sep} (one <stem>.steps.csv per file)")
     if errors:
-        if not json_output:
+        if not json_output and len(errors) + len(results) > 1:
             _line("error", f"{len(errors)} of {len(errors) + len(results)} inputs failed", err)
         raise typer.Exit(1)
 
@@ -617,3 +629,74 @@ datasets_app = typer.Typer(
     help="Public datasets gaitdir can learn from.", no_args_is_help=True, add_completion=False
 )
 app.add_typer(datasets_app, name="datasets")
+
+
+def _default_datasets_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("gaitdir", appauthor=False)) / "datasets"
+
+
+@datasets_app.command("download")
+def datasets_download(
+    name: Annotated[DatasetName, typer.Argument(help="Which dataset.", show_default=False)],
+    dest_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Folder to put it in (default: gaitdir's per-user data folder).",
+            show_default=False,
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="GAITDIR_KUHAR_URL",
+            help="Fetch the archive from this address instead (a mirror, or a file you host).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Download a public dataset with real backward walking (KU-HAR: walking folders only).
+
+    KU-HAR (Sikder & Nahid 2021, Mendeley Data DOI 10.17632/45f952y38r.5) is licensed CC BY 4.0: cite it
+    wherever you use it. The files stay on your machine; gaitdir does not ship them.
+    """
+    from gaitdir.datasets import KUHAR_TRIMMED_URL, download_kuhar
+
+    target = dest_dir if dest_dir is not None else _default_datasets_dir()
+    source = url or KUHAR_TRIMMED_URL
+    err = _stderr()
+    if sys.stderr.isatty():
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        progress = Progress(
+            TextColumn(f"{name.value}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+        )
+        task = progress.add_task("download", total=None)
+
+        def report(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        with _user_errors(), progress:
+            root = download_kuhar(target, url=source, progress=report)
+    else:
+        _line("downloading", source, err)
+        with _user_errors():
+            root = download_kuhar(target, url=source)
+    console = _stdout()
+    console.print(f"KU-HAR walking folders in {root}")
+    console.print(f"next: gaitdir train {root} --out my-model.joblib   (or: gaitdir evaluate {root})")

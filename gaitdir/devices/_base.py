@@ -272,7 +272,8 @@ class GattSensorDriver(SensorDriver):
     data_uuids: ClassVar[tuple[str, ...]] = ()
     connect_timeout_s: ClassVar[float] = 10.0
     connect_attempts: ClassVar[int] = 3
-    scan_timeout_s: ClassVar[float] = 10.0
+    #: How long connect() scans for the device (s); a session shortens it to fit its give-up time.
+    scan_timeout_s: float = 10.0
     command_timeout_s: ClassVar[float] = 5.0
     #: Write commands with response (True) or without (False).
     write_with_response: ClassVar[bool] = True
@@ -292,6 +293,7 @@ class GattSensorDriver(SensorDriver):
         self._awaiting_response = False
         self._decoder: FrameDecoder | None = None
         self._local_disconnect = False
+        self._connected_once = False
         self.malformed_frames = 0
         self.frames_received = 0
 
@@ -338,18 +340,22 @@ class GattSensorDriver(SensorDriver):
         return self._client
 
     async def _resolve_device(self) -> BLEDevice:
-        if isinstance(self.device, BLEDevice):
+        # A device object from a scan is used as is for the first connect. Before a reconnect the
+        # device is looked for again: connecting to one that is not advertising would otherwise sit
+        # in bleak-retry-connector's "device missing" retries (up to 9 × 4 s) instead of failing
+        # fast and letting the session apply its own backoff.
+        if isinstance(self.device, BLEDevice) and not self._connected_once:
             return self.device
         scanner_backend, _ = resolve_backends(self.backend)
         try:
             found = await BleakScanner.find_device_by_address(
-                str(self.device), timeout=self.scan_timeout_s, backend=scanner_backend
+                self.address, timeout=self.scan_timeout_s, backend=scanner_backend
             )
         except (BleakError, OSError) as exc:
             raise DeviceError(f"cannot scan for {self.device}: {exc}") from exc
         if found is None:
             raise DeviceError(
-                f"no device with address {self.device} found within {self.scan_timeout_s:g} s "
+                f"no device with address {self.address} found within {self.scan_timeout_s:g} s "
                 "(is it switched on, in range, and not connected to another app?)"
             )
         return found
@@ -399,6 +405,7 @@ class GattSensorDriver(SensorDriver):
                 f"cannot connect to {ble_device.name or ''} {ble_device.address}: {exc}"
             ) from exc
         self._client = client
+        self._connected_once = True
         try:
             await self._check_services()
             await self._subscribe()

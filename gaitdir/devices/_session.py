@@ -33,7 +33,7 @@ from typing import Any
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
-from gaitdir.devices._base import SensorDriver, SensorInfo
+from gaitdir.devices._base import GattSensorDriver, SensorDriver, SensorInfo
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.errors import DeviceError
 
@@ -76,6 +76,7 @@ class SensorSession:
         end_signal: asyncio.Event | None = None,
     ) -> None:
         self.driver_cls = driver_cls
+        self._scan_timeout_s = float(getattr(driver_cls, "scan_timeout_s", 10.0))
         self.device = device
         self.backend = backend
         self.sample_rate_hz = sample_rate_hz
@@ -221,6 +222,10 @@ class SensorSession:
                 await asyncio.sleep(delay_s)
             if self._stopping:
                 continue
+            if isinstance(driver, GattSensorDriver):
+                # Look for the device no longer than the time left before giving up.
+                left_s = self.max_reconnect_s - (time.monotonic() - dropped_at)
+                driver.scan_timeout_s = max(0.5, min(self._scan_timeout_s, left_s))
             try:
                 await driver.connect()
                 await driver.start()

@@ -36,6 +36,8 @@ _DESCRIPTIONS = (
 RECORDING_SUFFIXES = (".csv", ".txt")
 # gaitdir's own per-step output lives next to recordings but is not one.
 _OUTPUT_SUFFIXES = (".steps.csv",)
+# Data sets ship their licence and notes as .txt beside the recordings (IPOL's LICENSE.txt).
+_DOCUMENT_STEMS = ("readme", "license", "licence", "copying", "notice", "citation", "changelog", "authors")
 _SNIFF_BYTES = 8192
 
 
@@ -126,9 +128,9 @@ def iter_recordings(paths: str | Path | Iterable[str | Path]) -> Iterator[Path]:
     """The recording files that ``paths`` stand for.
 
     Files are yielded as given (whatever their name: the reader will judge them). A directory expands
-    to the ``.csv``/``.txt`` files below it (recursively, sorted, hidden files and gaitdir's own
-    ``*.steps.csv`` outputs skipped); IPOL's ``.json`` annotation files are therefore not yielded,
-    they are read beside their signal files.
+    to the ``.csv``/``.txt`` files below it (recursively, sorted; skipped: hidden files, gaitdir's
+    own ``*.steps.csv`` outputs, and documents such as ``LICENSE.txt`` or ``README.txt``); IPOL's
+    ``.json`` annotation files are therefore not yielded, they are read beside their signal files.
 
     Raises
     ------
@@ -150,6 +152,7 @@ def iter_recordings(paths: str | Path | Iterable[str | Path]) -> Iterator[Path]:
                 child.is_file()
                 and name.endswith(RECORDING_SUFFIXES)
                 and not name.endswith(_OUTPUT_SUFFIXES)
+                and not name.split(".")[0].startswith(_DOCUMENT_STEMS)
                 and not any(part.startswith(".") for part in child.relative_to(path).parts)
             ):
                 yield child

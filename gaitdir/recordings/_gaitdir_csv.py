@@ -47,7 +47,8 @@ _ACC_UNITS = {"m/s2": 1.0, "m/s^2": 1.0, "m/s²": 1.0, "mps2": 1.0, "g": STANDAR
 _GYR_UNITS = {"rad/s": 1.0, "radps": 1.0, "deg/s": np.pi / 180.0, "dps": np.pi / 180.0}
 _UNIT_HINT = (
     "gaitdir CSV wants m/s²: multiply by 9.80665, or add the line '# acc_unit: g' before the header "
-    "and gaitdir converts it."
+    "and gaitdir converts it. If the values are m/s² with gravity removed (linear acceleration), add "
+    "'# gravity_removed: true' instead."
 )
 _PREAMBLE_LIMIT_BYTES = 1 << 20
 
@@ -87,7 +88,7 @@ def read_preamble(path: Path) -> tuple[dict[str, str], dict[str, int], list[str]
                     meta[key] = match.group(2)
                     meta_lines[key] = line_no
                 continue
-            fields = [f.strip().lower() for f in text.split(",")]
+            fields = [f.strip().strip('"').strip().lower() for f in text.split(",")]
             return meta, meta_lines, fields, offset, line_no
     raise RecordingError(
         f"no header line found; expected '{EXPECTED_HEADER}' after the '#' metadata lines", path=path
@@ -100,7 +101,7 @@ def looks_like(head_text: str) -> bool:
         text = line.lstrip("\ufeff").strip()
         if not text or text.startswith("#"):
             continue
-        return "time_s" in [f.strip().lower() for f in text.split(",")]
+        return "time_s" in [f.strip().strip('"').strip().lower() for f in text.split(",")]
     return any(line.startswith("#") for line in head_text.splitlines())
 
 

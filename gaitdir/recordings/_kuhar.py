@@ -28,7 +28,7 @@ WALK_FOLDER = "11.Walk"
 BACKWARD_FOLDER = "12.Walk-backwards"
 SENSOR = "smartphone in a waist bag (KU-HAR)"
 _CLASS_FOLDER = re.compile(r"^\d+\.(?P<activity>[A-Za-z][\w-]*)$")
-_NAME = re.compile(r"^(?P<subject>\d+)_(?P<letter>[A-Za-z]+)_(?P<trial>\d+)\.csv$")
+_NAME = re.compile(r"^(?P<subject>\d+)_(?P<letter>[A-Za-z]+)_(?P<trial>[\w-]+)\.csv$")
 _LABELS = {"walk": "forward", "walk-backwards": "backward"}
 _COLUMNS = [
     ColumnSpec(0, "1 (acc time ms)", "float"),
@@ -82,7 +82,10 @@ def read(path: Path) -> Recording:
     gyr = np.column_stack([cols[c.name] for c in _COLUMNS[4:7]])
     keep = keep_first_of_repeated_times(stamp_ms, np.column_stack([acc, gyr]), path)
     stamp_ms, acc, gyr = stamp_ms[keep], acc[keep], gyr[keep]
-    time_s = (stamp_ms - stamp_ms[0]) / 1000.0 if stamp_ms.size else np.empty(0)
+    # The data set documents milliseconds; a file whose steps are far below 1 ms is in seconds
+    # (no IMU here samples faster than 1 kHz), and is read as such rather than as a 100 kHz stream.
+    to_s = 1.0 if stamp_ms.size > 1 and np.median(np.diff(stamp_ms)) < 1.0 else 1e-3
+    time_s = (stamp_ms - stamp_ms[0]) * to_s if stamp_ms.size else np.empty(0)
     meta = {"format": NAME, "source": str(path), "sensor": SENSOR, "placement": "waist"}
     folder = _CLASS_FOLDER.match(path.parent.name)
     label = "other"

@@ -60,6 +60,11 @@ class Table:
         return int(next(iter(self.columns.values())).shape[0]) if self.columns else 0
 
 
+# Block size of the careful pass: large enough for pyarrow to be efficient, small enough that the
+# line-by-line pass of one bad block takes well under a second.
+_BLOCK_BYTES = 1 << 20
+
+
 class _FastPathRefused(Exception):
     """The fast reader met something only the careful pass can judge."""
 
@@ -181,16 +186,6 @@ def _fast_read(
     allow_comments: bool,
     groups: Mapping[str, Sequence[str]] | None,
 ) -> Table:
-    names = [f"f{i}" for i in range(n_fields)]
-    comments: list[str] = []
-
-    def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        # Called from pyarrow's worker threads; list.append is atomic, so no lock is needed.
-        if allow_comments and row.text.lstrip().startswith("#"):
-            comments.append(row.text)
-            return "skip"
-        return "error"
-
     if data_end <= data_offset:
         empty = {c.name: _empty(c.kind) for c in columns}
         for key, members in (groups or {}).items():
@@ -208,21 +203,60 @@ def _fast_read(
                 source = handle
             else:
                 source = pa.BufferReader(handle.read_at(data_end - data_offset, data_offset))
-            arrow_table = pacsv.read_csv(
+            return _arrow_parse(
                 source,
-                read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=delimiter, quote_char=False, invalid_row_handler=on_invalid_row
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={f"f{c.index}": _arrow_type(c.kind) for c in columns},
-                    include_columns=[f"f{c.index}" for c in columns],
-                    null_values=[],
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                    check_utf8=False,
-                ),
+                delimiter=delimiter,
+                n_fields=n_fields,
+                columns=columns,
+                time_column=time_column,
+                time_policy=time_policy,
+                allow_comments=allow_comments,
+                groups=groups,
+                use_threads=True,
             )
+    except OSError as exc:
+        raise _FastPathRefused from exc
+
+
+def _arrow_parse(
+    source: pa.NativeFile,
+    *,
+    delimiter: str,
+    n_fields: int,
+    columns: list[ColumnSpec],
+    time_column: str | None,
+    time_policy: TimePolicy,
+    allow_comments: bool,
+    groups: Mapping[str, Sequence[str]] | None,
+    use_threads: bool,
+) -> Table:
+    """Parse with pyarrow and check the columns; raise :class:`_FastPathRefused` on any doubt."""
+    names = [f"f{i}" for i in range(n_fields)]
+    comments: list[str] = []
+
+    def on_invalid_row(row: pacsv.InvalidRow) -> str:
+        # Called from pyarrow's worker threads; list.append is atomic, so no lock is needed.
+        if allow_comments and row.text.lstrip().startswith("#"):
+            comments.append(row.text)
+            return "skip"
+        return "error"
+
+    try:
+        arrow_table = pacsv.read_csv(
+            source,
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=use_threads),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, quote_char='"', invalid_row_handler=on_invalid_row
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{c.index}": _arrow_type(c.kind) for c in columns},
+                include_columns=[f"f{c.index}" for c in columns],
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                check_utf8=False,
+            ),
+        )
     except (pa.ArrowException, UnicodeDecodeError) as exc:
         raise _FastPathRefused from exc
 
@@ -307,6 +341,13 @@ class _BadCell(Exception):
         self.column = column
 
 
+def _unquote(cell: str) -> str:
+    # Spreadsheet and pyarrow exports quote text cells ("forward"); the fast reader accepts them too.
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
+        return cell[1:-1].strip()
+    return cell
+
+
 def _parse_row(
     text: str, delimiter: str, n_fields: int, columns: list[ColumnSpec]
 ) -> list[float | int | str]:
@@ -317,7 +358,7 @@ def _parse_row(
         )
     values: list[float | int | str] = []
     for spec in columns:
-        cell = parts[spec.index].strip()
+        cell = _unquote(parts[spec.index].strip())
         if cell == "":
             raise _BadCell("blank cell (every cell needs a value)", spec.name)
         if spec.kind == "label":
@@ -354,54 +395,140 @@ def _careful_read(
     time_policy: TimePolicy,
     allow_comments: bool,
 ) -> Table:
-    rows: list[list[float | int | str]] = []
+    """Read block by block, each block by pyarrow when it can and line by line when it cannot.
+
+    Blocks end on line boundaries and their newlines are counted, so the line-by-line pass of a bad
+    block knows its true line numbers; a day-long file with one bad line costs one slow block.
+    """
+    time_pos = None if time_policy == "none" else time_column
+    pieces: list[dict[str, np.ndarray]] = []
     comments: list[str] = []
-    time_pos = next((i for i, c in enumerate(columns) if c.name == time_column), None)
-    if time_policy == "none":
-        time_pos = None
-    previous_time: float | None = None
-    previous_line = 0
+    previous: tuple[float, int] | None = None  # (time, line) of the last data row so far
+    line_no = first_line
     with path.open("rb") as handle:
         handle.seek(data_offset)
         remaining = data_end - data_offset
-        line_no = first_line - 1
-        while remaining > 0:
-            raw = handle.readline(remaining)
-            if not raw:
-                break
-            remaining -= len(raw)
-            line_no += 1
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
+        pending = b""
+        while remaining > 0 or pending:
+            block = handle.read(min(_BLOCK_BYTES, remaining)) if remaining > 0 else b""
+            remaining -= len(block)
+            data = pending + block
+            if remaining > 0:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # one line longer than a block: read on
+                    pending = data
+                    continue
+                chunk, pending = data[:cut], data[cut:]
+            else:
+                chunk, pending = data, b""
+            piece = _block_by_arrow(
+                chunk, delimiter, n_fields, columns, time_pos, time_policy, allow_comments, previous
+            )
+            if piece is None:
+                piece = _block_by_lines(
+                    path,
+                    chunk,
+                    line_no,
+                    delimiter,
+                    n_fields,
+                    columns,
+                    time_pos,
+                    time_policy,
+                    allow_comments,
+                    previous,
+                )
+            if piece.n_rows:
+                pieces.append(piece.columns)
+                last_time = float(piece.columns[time_pos][-1]) if time_pos else 0.0
+                previous = (last_time, line_no + _last_data_line_offset(chunk, allow_comments))
+            comments.extend(piece.comments)
+            line_no += chunk.count(b"\n")
+    out = {
+        spec.name: np.concatenate([p[spec.name] for p in pieces]) if pieces else _empty(spec.kind)
+        for spec in columns
+    }
+    return Table(columns=out, comments=comments)
+
+
+def _block_by_arrow(
+    chunk: bytes,
+    delimiter: str,
+    n_fields: int,
+    columns: list[ColumnSpec],
+    time_column: str | None,
+    time_policy: TimePolicy,
+    allow_comments: bool,
+    previous: tuple[float, int] | None,
+) -> Table | None:
+    """The block parsed by pyarrow, or None when the line-by-line pass must judge it."""
+    try:
+        piece = _arrow_parse(
+            pa.BufferReader(chunk),
+            delimiter=delimiter,
+            n_fields=n_fields,
+            columns=columns,
+            time_column=time_column,
+            time_policy=time_policy,
+            allow_comments=allow_comments,
+            groups=None,
+            use_threads=False,
+        )
+    except _FastPathRefused:
+        return None
+    if time_column and previous is not None and piece.n_rows:
+        first = float(piece.columns[time_column][0])
+        if first < previous[0] or (time_policy == "strict" and first == previous[0]):
+            return None
+    return piece
+
+
+def _block_by_lines(
+    path: Path,
+    chunk: bytes,
+    first_line: int,
+    delimiter: str,
+    n_fields: int,
+    columns: list[ColumnSpec],
+    time_column: str | None,
+    time_policy: TimePolicy,
+    allow_comments: bool,
+    previous: tuple[float, int] | None,
+) -> Table:
+    rows: list[list[float | int | str]] = []
+    comments: list[str] = []
+    time_pos = next((i for i, c in enumerate(columns) if c.name == time_column), None)
+    previous_time, previous_line = previous if previous is not None else (None, 0)
+    for offset, raw in enumerate(chunk.split(b"\n")):
+        line_no = first_line + offset
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RecordingError("not UTF-8 text (is this a binary file?)", path=path, line=line_no) from None
+        text = text.rstrip("\r")
+        if not text.strip():
+            continue
+        if allow_comments and text.lstrip().startswith("#"):
+            comments.append(text)
+            continue
+        try:
+            values = _parse_row(text, delimiter, n_fields, columns)
+        except _BadCell as exc:
+            raise RecordingError(exc.message, path=path, line=line_no, column=exc.column) from None
+        if time_pos is not None:
+            now = float(values[time_pos])
+            if previous_time is not None and (
+                now < previous_time or (time_policy == "strict" and now == previous_time)
+            ):
+                what = "repeats" if now == previous_time else "goes backwards from"
                 raise RecordingError(
-                    "not UTF-8 text (is this a binary file?)", path=path, line=line_no
-                ) from None
-            text = text.rstrip("\r\n")
-            if not text.strip():
-                continue
-            if allow_comments and text.lstrip().startswith("#"):
-                comments.append(text)
-                continue
-            try:
-                values = _parse_row(text, delimiter, n_fields, columns)
-            except _BadCell as exc:
-                raise RecordingError(exc.message, path=path, line=line_no, column=exc.column) from None
-            if time_pos is not None:
-                now = float(values[time_pos])
-                if previous_time is not None and (
-                    now < previous_time or (time_policy == "strict" and now == previous_time)
-                ):
-                    what = "repeats" if now == previous_time else "goes backwards from"
-                    raise RecordingError(
-                        f"time {what} {previous_time!r} on line {previous_line} (to {now!r}); "
-                        "sample times must strictly increase",
-                        path=path,
-                        line=line_no,
-                        column=time_column,
-                    )
-                previous_time, previous_line = now, line_no
-            rows.append(values)
+                    f"time {what} {previous_time!r} on line {previous_line} (to {now!r}); "
+                    "sample times must strictly increase",
+                    path=path,
+                    line=line_no,
+                    column=time_column,
+                )
+            previous_time, previous_line = now, line_no
+        rows.append(values)
     out: dict[str, np.ndarray] = {}
     for i, spec in enumerate(columns):
         if spec.kind == "label":
@@ -411,6 +538,18 @@ def _careful_read(
         else:
             out[spec.name] = np.array([r[i] for r in rows], dtype=np.float64)
     return Table(columns=out, comments=comments)
+
+
+def _last_data_line_offset(chunk: bytes, allow_comments: bool) -> int:
+    """0-based line offset, within ``chunk``, of its last data row (skipping blank and comment lines)."""
+    end = len(chunk)
+    while end > 0:
+        start = chunk.rfind(b"\n", 0, end) + 1
+        text = chunk[start:end].strip()
+        if text and not (allow_comments and text.startswith(b"#")):
+            return chunk.count(b"\n", 0, start)
+        end = start - 1
+    return 0
 
 
 def _trim_truncated_tail(

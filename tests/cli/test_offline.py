@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import http.server
+import io
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from gaitdir.cli import app
@@ -158,6 +166,7 @@ def test_directory_expands_to_its_recordings(runner: CliRunner, tmp_path: Path, 
     assert sorted(Path(f["path"]).name for f in payload["files"]) == ["a.csv", "b.csv"]
     assert sorted(p.name for p in out.iterdir()) == ["a.steps.csv", "b.steps.csv"]
     assert all(f["steps"] > 10 for f in payload["files"])
+    assert result.stderr == ""  # stderr is not a terminal here: no progress bar
 
 
 def test_installed_command_runs_as_a_process(tmp_path: Path, oxford_dir: Path) -> None:
@@ -175,3 +184,262 @@ def test_installed_command_runs_as_a_process(tmp_path: Path, oxford_dir: Path) -
     payload = json.loads(proc.stdout)
     assert payload["total"]["steps"] == len(_read_steps(tmp_path / (recording.stem + ".steps.csv")))
     assert payload["total"]["steps"] > 50
+
+
+def test_classify_the_bundled_sample(runner: CliRunner, tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "datasets" / "sample_walk.csv"
+    truth = next(
+        int(line.split(":")[1])
+        for line in sample.read_text().splitlines()
+        if line.startswith("# ground_truth_steps")
+    )
+    result = runner.invoke(app, ["classify", str(sample), "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    total = json.loads(result.stdout)["total"]
+    assert abs(total["steps"] - truth) <= 0.15 * truth
+
+
+def _ipol_lb(ipol_dir: Path, *trials: str) -> list[str]:
+    return [str(ipol_dir / f"{trial}_lb.txt") for trial in trials]
+
+
+def test_train_then_evaluate_round_trip(runner: CliRunner, tmp_path: Path, ipol_dir: Path) -> None:
+    model = tmp_path / "models" / "mine.joblib"
+    trained = runner.invoke(
+        app, ["train", *_ipol_lb(ipol_dir, "1-1", "1-2", "2-1"), "--out", str(model), "--json"]
+    )
+    assert trained.exit_code == 0, trained.stderr
+    summary = json.loads(trained.stdout)
+    assert summary["subjects"] == ["ipol-1", "ipol-2"]
+    assert summary["recordings"] == 3
+    assert summary["real_steps"]["forward"] > 50
+    # IPOL holds forward walking only, so the backward class is the named synthetic one.
+    assert summary["real_steps"]["backward"] == 0
+    assert summary["synthetic_backward"] is True
+    assert summary["synthetic_backward_steps"] == summary["real_steps"]["forward"]
+    assert summary["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert sorted(p.name for p in model.parent.iterdir()) == ["mine.joblib"]
+
+    # The model written by train is trusted without --trust-model, and scores unseen subjects.
+    held_out = _ipol_lb(ipol_dir, "3-1", "4-1")
+    scored = runner.invoke(app, ["evaluate", *held_out, "--model", str(model), "--json"])
+    assert scored.exit_code == 0, scored.stderr
+    report = json.loads(scored.stdout)
+    sd = report["step_detection"]
+    assert sd["recordings"] == 2 and sd["reference_steps"] > 40
+    assert sd["f1"] > 0.8
+    real = report["direction"]["real"]
+    assert real["forward"]["n_steps"] > 40 and real["forward"]["accuracy"] > 0.7
+    assert real["backward"]["n_steps"] == 0
+    assert report["direction"]["backward_on_real_backward_walking"] == "unvalidated"
+
+    classified = runner.invoke(
+        app, ["classify", *held_out, "--model", str(model), "--out", str(tmp_path / "o")]
+    )
+    assert classified.exit_code == 0, classified.stderr
+
+    # Without a model: one model per fold, trained without the fold's test subjects.
+    folds = runner.invoke(app, ["evaluate", *_ipol_lb(ipol_dir, "5-1", "6-1", "7-1"), "--splits", "3"])
+    assert folds.exit_code == 0, folds.stderr
+    assert "GroupKFold(3) by subject" in folds.stdout
+    assert "SYNTHETIC" in folds.stdout and "unvalidated" in folds.stdout
+    for subject in ("ipol-5", "ipol-6", "ipol-7"):
+        assert f"test subjects {subject} " in folds.stdout
+
+
+@pytest.fixture
+def untrusted_model(tmp_path: Path, ipol_dir: Path) -> Path:
+    """A valid model file whose hash gaitdir has never recorded (written without registering it)."""
+    from gaitdir.model import save_model, train_model
+    from gaitdir.recordings import read_recording
+
+    recordings = [read_recording(p) for p in _ipol_lb(ipol_dir, "8-1", "9-1")]
+    return save_model(train_model(recordings), tmp_path / "foreign.joblib", trust=False)
+
+
+def test_unknown_model_is_refused_unless_trusted(
+    runner: CliRunner, tmp_path: Path, ipol_dir: Path, untrusted_model: Path
+) -> None:
+    recording = _ipol_lb(ipol_dir, "10-2")[0]
+    out = tmp_path / "out"
+    refused = runner.invoke(app, ["classify", recording, "--model", str(untrusted_model), "--out", str(out)])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: refusing to load model")
+    assert "--trust-model" in refused.stderr and "Traceback" not in refused.stderr
+    assert not out.exists()
+
+    accepted = runner.invoke(
+        app,
+        [
+            "classify",
+            recording,
+            "--model",
+            str(untrusted_model),
+            "--trust-model",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert accepted.exit_code == 0, accepted.stderr
+    assert json.loads(accepted.stdout)["total"]["steps"] > 10
+
+
+def test_tampered_model_is_refused(
+    runner: CliRunner, tmp_path: Path, ipol_dir: Path, untrusted_model: Path
+) -> None:
+    from gaitdir.model import register_trusted_model
+
+    register_trusted_model(untrusted_model)
+    recording = _ipol_lb(ipol_dir, "10-2")[0]
+    ok = runner.invoke(app, ["classify", recording, "--model", str(untrusted_model), "--out", str(tmp_path)])
+    assert ok.exit_code == 0, ok.stderr
+
+    data = bytearray(untrusted_model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    untrusted_model.write_bytes(bytes(data))
+    refused = runner.invoke(
+        app, ["classify", recording, "--model", str(untrusted_model), "--out", str(tmp_path)]
+    )
+    assert refused.exit_code == 1
+    assert "refusing to load model" in refused.stderr and "Traceback" not in refused.stderr
+    # Trusting a corrupted file still ends in a clear error, not a crash.
+    forced = runner.invoke(
+        app, ["classify", recording, "--model", str(untrusted_model), "--trust-model", "--out", str(tmp_path)]
+    )
+    assert forced.exit_code == 1
+    assert forced.stderr.startswith("error: ") and "Traceback" not in forced.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# datasets download
+
+
+def _kuhar_file_text(ipol_lb: Path) -> str:
+    """One file in KU-HAR's trimmed layout made from a real IPOL lower-back trial.
+
+    8 headerless columns: acc time (ms), acc x, y, z with gravity removed (here: minus the trial's mean),
+    gyro time (ms), gyro x, y, z. Only the layout is KU-HAR's; the walking is IPOL's.
+    """
+    data = np.loadtxt(ipol_lb, skiprows=2, usecols=(1, 2, 3, 4, 5, 6))
+    acc = data[:, :3] - data[:, :3].mean(axis=0)
+    stamp_ms = np.arange(data.shape[0]) * 10.0
+    rows = np.column_stack([stamp_ms, acc, stamp_ms, data[:, 3:]])
+    return "\n".join(",".join(f"{v:.6f}" for v in row) for row in rows) + "\n"
+
+
+@pytest.fixture
+def kuhar_archive(ipol_dir: Path) -> bytes:
+    """A zip in KU-HAR's trimmed layout (walking folders plus one other activity that must be dropped)."""
+    buffer = io.BytesIO()
+    root = "KU-HAR/2.Trimmed_interpolated_data"
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for subject, (walk, back) in {"1001": ("11-1", "11-2"), "1002": ("12-1", "12-2")}.items():
+            bundle.writestr(
+                f"{root}/11.Walk/{subject}_A_1.csv", _kuhar_file_text(ipol_dir / f"{walk}_lb.txt")
+            )
+            bundle.writestr(
+                f"{root}/12.Walk-backwards/{subject}_B_1.csv", _kuhar_file_text(ipol_dir / f"{back}_lb.txt")
+            )
+        bundle.writestr(f"{root}/1.Stand/1001_C_1.csv", "0,0,0,0,0,0,0,0\n10,0,0,0,10,0,0,0\n")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def http_server() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A local HTTP server serving the bytes put in its dict, by path."""
+    files: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", files
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_datasets_download_offline_says_so(runner: CliRunner, tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: what an offline machine looks like
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dest = tmp_path / "data"
+    result = runner.invoke(
+        app,
+        ["datasets", "download", "kuhar", "--dir", str(dest), "--url", f"http://127.0.0.1:{port}/kuhar.zip"],
+    )
+    assert result.exit_code == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1 and "offline" in error_lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (dest / "KU-HAR").exists()
+    assert not dest.exists() or list(dest.iterdir()) == []  # no partial download left behind
+
+
+def test_datasets_download_then_train_on_real_labels(
+    runner: CliRunner,
+    tmp_path: Path,
+    kuhar_archive: bytes,
+    http_server: tuple[str, dict[str, bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base, files = http_server
+    files["/kuhar.zip"] = kuhar_archive
+    monkeypatch.setenv("GAITDIR_KUHAR_URL", f"{base}/kuhar.zip")
+    dest = tmp_path / "data"
+    result = runner.invoke(app, ["datasets", "download", "kuhar", "--dir", str(dest)])
+    assert result.exit_code == 0, result.stderr
+    root = dest / "KU-HAR"
+    assert sorted(p.name for p in root.iterdir()) == ["11.Walk", "12.Walk-backwards"]
+    assert sorted(p.name for p in (root / "11.Walk").iterdir()) == ["1001_A_1.csv", "1002_A_1.csv"]
+    assert str(root) in result.stdout
+
+    # A KU-HAR folder given to train goes through the dataset reader: per-file labels, real backward
+    # class, so no synthetic one.
+    model = tmp_path / "kuhar.joblib"
+    trained = runner.invoke(app, ["train", str(dest), "--out", str(model), "--json"])
+    assert trained.exit_code == 0, trained.stderr
+    summary = json.loads(trained.stdout)
+    assert summary["subjects"] == ["kuhar-1001", "kuhar-1002"]
+    assert summary["recordings"] == 4
+    assert summary["real_steps"]["forward"] > 10 and summary["real_steps"]["backward"] > 10
+    assert summary["synthetic_backward"] is False
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("", "empty"),
+        ("time_s,acc_x,acc_y,acc_z\n", "no data"),
+        ("hello,world\n1,2\n", "Expected one of: gaitdir CSV"),
+        ("time_s,acc_x,acc_y,acc_z\n" + "".join(f"{i / 100},0.01,1.0,0.02\n" for i in range(300)), "in g"),
+        ("time_s,acc_x,acc_y\n0,0.1,9.8\n", "acc_z"),
+        ("time_s,acc_x,acc_y,acc_z\n0,0.1,9.8,0.2\n0.01,0.1,9.8,0.2\n0.01,0.1,9.8,0.2\n", "line 4"),
+    ],
+    ids=["empty", "header-only", "unknown-format", "in-g", "missing-column", "repeated-time"],
+)
+def test_bad_input_is_one_error_line(runner: CliRunner, tmp_path: Path, content: str, expected: str) -> None:
+    bad = tmp_path / "rec.csv"
+    bad.write_text(content)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["classify", str(bad), "--out", str(out)])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {bad}") and expected.lower() in lines[0].lower()
+    assert not out.exists()

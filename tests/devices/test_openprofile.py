@@ -103,7 +103,7 @@ def test_control_point_messages_round_trip() -> None:
 
 
 async def test_twin_end_to_end_over_gatt(world: VirtualWorld) -> None:
-    rec = ipol_lower_back(8.0)
+    rec = ipol_lower_back(25.0, start_s=3.0)
     got, sensor = await run_end_to_end(world, rec, "gaitdir", stream_s=5.0)
     assert got.kind == "gaitdir"
     assert sensor.frames_unsubscribed == 0
@@ -120,7 +120,46 @@ async def test_twin_end_to_end_over_gatt(world: VirtualWorld) -> None:
 
 
 async def test_twin_sensor_stop_and_garbage(world: VirtualWorld) -> None:
-    rec = ipol_lower_back(6.0)
+    rec = ipol_lower_back(20.0, start_s=3.0)
     got, _ = await run_end_to_end(world, rec, "gaitdir", stream_s=1.0, faults=("garbage@0.3",))
     assert got.count(EventKind.MALFORMED_FRAME) == 3
     assert np.all(np.diff(got.time_s) > 0)
+
+
+async def test_sensor_initiated_stop_reaches_the_stream(world: VirtualWorld) -> None:
+    import asyncio
+
+    from _sensor_helpers import DRIVERS, VirtualSensor, scan
+
+    rec = ipol_lower_back(20.0, start_s=3.0)
+    async with VirtualSensor(world, rec, kind="gaitdir", speed=20, faults=["stop@1.0"]) as sensor:
+        found = [f for f in await scan(timeout_s=1.0, backend=world) if f.address == sensor.address]
+        async with DRIVERS["gaitdir"](found[0].device, backend=world) as driver:
+            await driver.start()
+
+            async def until_stopped() -> tuple[int, str]:
+                n = 0
+                async for item in driver.stream():
+                    if getattr(item, "kind", None) == EventKind.STOPPED_BY_SENSOR:
+                        return n, item.detail
+                    n += len(item) if hasattr(item, "sensor_time_s") else 0
+                raise AssertionError("stream ended without STOPPED_BY_SENSOR")
+
+            n, detail = await asyncio.wait_for(until_stopped(), 5.0)
+    assert 80 <= n <= 110 and "low battery" in detail  # ~1 s at 100 Hz, then the board's own stop
+
+
+async def test_refused_command_names_the_status(world: VirtualWorld) -> None:
+    from _sensor_helpers import DRIVERS, VirtualSensor, scan
+
+    from gaitdir.errors import DeviceError
+
+    rec = ipol_lower_back(20.0, start_s=3.0)
+    async with VirtualSensor(world, rec, kind="gaitdir", speed=20) as sensor:
+        found = [f for f in await scan(timeout_s=1.0, backend=world) if f.address == sensor.address]
+        async with DRIVERS["gaitdir"](found[0].device, backend=world) as driver:
+            await driver.start()
+            with pytest.raises(DeviceError, match="invalid state"):
+                await driver.command(bytes(op.request_set_rate(4)))  # rate change while streaming
+            with pytest.raises(DeviceError, match="unknown opcode"):
+                await driver.command(bytes([0x7E]))

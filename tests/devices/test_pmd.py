@@ -101,7 +101,7 @@ def test_delta_acc_type0_published_frame_with_factor() -> None:
     mg = _pmd.decode_acc(frame, factor)
     assert mg.shape == (57, 3)  # reference + 56 deltas
     counts0 = np.array([1905, 27376, -29282])
-    counts1 = counts0 + [190, -105, -85]
+    counts1 = counts0 + np.array([190, -105, -85])
     # The SDK truncates (factor · counts · 1000) to int mG; the decoder keeps the exact value.
     np.testing.assert_allclose(mg[0], counts0 * factor * 1000)
     np.testing.assert_allclose(mg[1], counts1 * factor * 1000)
@@ -153,7 +153,10 @@ def test_gyro_published_frames() -> None:
     bits = lambda v: struct.unpack("<f", struct.pack("<I", v & 0xFFFFFFFF))[0]  # noqa: E731
     np.testing.assert_array_equal(
         dps,
-        [[1.0, 10.0, 20.0], [bits(0x3F800000 + 0x1A00000), bits(0x41200000 + 0x800000), bits(0x41A00000 + 0xFDECCCCD)]],
+        [
+            [1.0, 10.0, 20.0],
+            [bits(0x3F800000 + 0x1A00000), bits(0x41200000 + 0x800000), bits(0x41A00000 + 0xFDECCCCD)],
+        ],
     )
     np.testing.assert_array_equal(_pmd.decode_gyro(frame, 0.5), dps * 0.5)
 
@@ -162,7 +165,9 @@ def test_timestamp_spreading_as_the_sdk() -> None:
     # PmdTimeStampUtilsTest: first frame 10 samples at 1 Hz ending at 10 s.
     np.testing.assert_allclose(_pmd.sample_times_ns(None, 10_000_000_000, 10, 1.0), np.arange(1, 11) * 1e9)
     # ...previous frame at 1 s, this one at 11 s: evenly between.
-    np.testing.assert_allclose(_pmd.sample_times_ns(1_000_000_000, 11_000_000_000, 10, 1.0), np.arange(2, 12) * 1e9)
+    np.testing.assert_allclose(
+        _pmd.sample_times_ns(1_000_000_000, 11_000_000_000, 10, 1.0), np.arange(2, 12) * 1e9
+    )
     # ...previous 100 ns, 3 samples to 2 s.
     t = _pmd.sample_times_ns(100, 2_000_000_000, 3, 1.0)
     assert [round(v) for v in t] == [round(666666733.33), round(1333333366.66), 2_000_000_000]
@@ -195,13 +200,19 @@ def test_start_response_factor_and_continuation() -> None:
     response = ControlPointResponse(0x02, MeasurementType.ACC, Status.SUCCESS, False, params)
     assert ControlPointResponse.from_bytes(bytes(response)).factor == pytest.approx(2.44e-4, rel=1e-6)
     # A GET answer split over two packets ("more" set on the first).
-    tlv = _pmd.encode_settings({Setting.SAMPLE_RATE: [25, 50, 100, 200], Setting.RESOLUTION: 16, Setting.RANGE: [2, 4, 8]})
+    tlv = _pmd.encode_settings(
+        {Setting.SAMPLE_RATE: [25, 50, 100, 200], Setting.RESOLUTION: 16, Setting.RANGE: [2, 4, 8]}
+    )
     first = ControlPointResponse(0x01, 2, 0, True, tlv[:7])
     second = ControlPointResponse(0x01, 2, 0, False, tlv[7:])
     parts = [ControlPointResponse.from_bytes(bytes(p)) for p in (first, second)]
     assert parts[0].more and not parts[1].more
     settings = ControlPointResponse.join(parts).settings()
-    assert settings == {Setting.SAMPLE_RATE: [25, 50, 100, 200], Setting.RESOLUTION: [16], Setting.RANGE: [2, 4, 8]}
+    assert settings == {
+        Setting.SAMPLE_RATE: [25, 50, 100, 200],
+        Setting.RESOLUTION: [16],
+        Setting.RANGE: [2, 4, 8],
+    }
 
 
 def test_measurement_stopped_and_features() -> None:
@@ -262,7 +273,7 @@ def test_raw_acc_round_trip(frame_type: int) -> None:
 def test_delta_acc_round_trip(frame_type: int, factor: float) -> None:
     rng = np.random.default_rng(7)
     # A walking-like signal: smooth with occasional jumps, so blocks need different delta widths.
-    mg = np.cumsum(rng.normal(0, 40, size=(300, 3)), axis=0) + [0, 0, 1000]
+    mg = np.cumsum(rng.normal(0, 40, size=(300, 3)), axis=0) + np.array([0.0, 0.0, 1000.0])
     mg[150] += 3000
     frame = _pmd.encode_acc(mg, 9_000_000_000, frame_type=frame_type, factor=factor)
     decoded = _pmd.decode_acc(DataFrame.from_bytes(bytes(frame)), factor)
@@ -274,7 +285,9 @@ def test_gyro_round_trip_and_delta_widths() -> None:
     dps = np.array([[0.0, 0.0, 0.0], [1.0, -1.0, 0.5], [-250.0, 300.0, 2.0], [-249.0, 299.0, 2.0]])
     factor = 2000 / 32768
     frame = _pmd.encode_gyro(dps, 1, factor=factor)
-    np.testing.assert_allclose(_pmd.decode_gyro(DataFrame.from_bytes(bytes(frame)), factor), dps, atol=factor / 2)
+    np.testing.assert_allclose(
+        _pmd.decode_gyro(DataFrame.from_bytes(bytes(frame)), factor), dps, atol=factor / 2
+    )
     # Forced widths pack and unpack identically (LSB-first bit order across byte boundaries).
     counts = np.array([[0, 0, 0], [3, -4, 1], [2, -1, -4], [-1, 3, 0]])
     for bits in (4, 5, 7, 13):

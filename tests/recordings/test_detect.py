@@ -48,6 +48,12 @@ def test_iter_recordings_expands_directories(ipol_dir: Path, tmp_path: Path) -> 
     assert list(iter_recordings(tmp_path / "a.csv")) == [tmp_path / "a.csv"]
 
 
+def test_iter_recordings_skips_a_data_sets_licence(ipol_dir: Path) -> None:
+    found = list(iter_recordings(ipol_dir.parent))
+    assert (ipol_dir.parent / "LICENSE.txt") not in found
+    assert found == list(iter_recordings(ipol_dir))
+
+
 def test_iter_recordings_missing_path(tmp_path: Path) -> None:
     with pytest.raises(RecordingError, match="no such file or directory"):
         list(iter_recordings([tmp_path / "gone"]))

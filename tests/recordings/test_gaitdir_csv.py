@@ -238,3 +238,28 @@ def test_unknown_format_name(tmp_path: Path) -> None:
 
 def test_a_directory_is_not_a_file(tmp_path: Path) -> None:
     assert "is a directory" in str(error_of(tmp_path))
+
+
+def test_quoted_header_and_labels_as_spreadsheets_write_them(tmp_path: Path) -> None:
+    rows = "".join(f'{i / 100:.2f},0.1,9.8,0.2,"forward"\n' for i in range(10))
+    rec = read_recording(write(tmp_path, '"time_s","acc_x","acc_y","acc_z","label"\n' + rows))
+    assert rec.n_samples == 10 and set(rec.labels) == {"forward"}
+
+
+def test_windows_line_endings(tmp_path: Path) -> None:
+    text = ("# sensor: x\ntime_s,acc_x,acc_y,acc_z\n" + GOOD_ROWS).replace("\n", "\r\n")
+    rec = read_recording(write(tmp_path, text))
+    assert rec.n_samples == 50 and rec.meta["sensor"] == "x"
+
+
+def test_comment_with_commas_after_header_falls_back_and_keeps_gaps(tmp_path: Path) -> None:
+    rows = GOOD_ROWS.splitlines(keepends=True)
+    text = (
+        "time_s,acc_x,acc_y,acc_z\n"
+        + "".join(rows[:10])
+        + "# note, with, three, commas\n# gap: start_s=0.09 end_s=0.1\n"
+        + "".join(rows[10:])
+    )
+    rec = read_recording(write(tmp_path, text))
+    assert rec.n_samples == 50
+    np.testing.assert_allclose(rec.gaps_s, [[0.09, 0.1]])

@@ -69,3 +69,17 @@ def test_bad_cell_in_a_dataset_file(kuhar_fixture: Path, tmp_path: Path) -> None
     with pytest.raises(RecordingError) as info:
         read_kuhar_dataset(root)
     assert info.value.line == 5 and "1002_L_1.csv" in str(info.value)
+
+
+def test_time_column_in_seconds_is_recognised(kuhar_fixture: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "11.Walk"
+    folder.mkdir()
+    lines = (kuhar_fixture / "11.Walk" / "1001_L_1.csv").read_text().splitlines()
+    in_seconds = []
+    for line in lines:
+        fields = line.split(",")
+        fields[0] = fields[4] = f"{float(fields[0]) / 1000:.2f}"
+        in_seconds.append(",".join(fields))
+    (folder / "1001_L_1.csv").write_text("\n".join(in_seconds) + "\n")
+    rec = read_recording(folder / "1001_L_1.csv")
+    assert rec.nominal_rate_hz == pytest.approx(100.0) and rec.duration_s == pytest.approx(1.99)

@@ -37,6 +37,10 @@ def test_recording_round_trip_keeps_everything(ipol_dir: Path, tmp_path: Path) -
         assert back.meta[key] == original.meta[key]
     assert back.meta["format"] == "gaitdir" and not back.gravity_removed
     assert [p.name for p in tmp_path.iterdir()] == ["copy.csv"]
+    # the usual permissions, not the private mode of a temporary file
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_gravity_removed_round_trip(kuhar_fixture: Path, tmp_path: Path) -> None:

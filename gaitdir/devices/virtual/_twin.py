@@ -386,20 +386,21 @@ class VirtualSensor:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            now_s = self.stream_time_s
-            while (
-                self._pending_faults and self._t0_wall is not None and self._pending_faults[0].at_s <= now_s
-            ):
-                await self._inject(self._pending_faults.pop(0))
-            if self._t0_wall is not None and now_s > self.duration_s:
-                await self._finish()
-                return
             next_due_s = math.inf
-            if self._streaming and self._grid is not None and self.twin is not None:
-                next_due_s = await self._emit_due(now_s)
-            if self._pending_faults and self._t0_wall is not None:
-                next_due_s = min(next_due_s, self._pending_faults[0].at_s)
             if self._t0_wall is not None:
+                now_s = self.stream_time_s
+                # Frames and faults in stream-time order, however late this wake-up is.
+                while self._pending_faults and self._pending_faults[0].at_s <= now_s:
+                    fault = self._pending_faults.pop(0)
+                    await self._emit_due(min(fault.at_s, self.duration_s))
+                    await self._inject(fault)
+                if now_s > self.duration_s:
+                    await self._emit_due(self.duration_s, flush=True)
+                    await self._finish()
+                    return
+                next_due_s = await self._emit_due(now_s)
+                if self._pending_faults:
+                    next_due_s = min(next_due_s, self._pending_faults[0].at_s)
                 next_due_s = min(next_due_s, self.duration_s + 1e-3)
             wait_s = (
                 None if math.isinf(next_due_s) else max(0.0, (next_due_s - self.stream_time_s) / self.speed)
@@ -407,20 +408,29 @@ class VirtualSensor:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
 
-    async def _emit_due(self, now_s: float) -> float:
-        """Send every complete frame whose last sample is due; return when the next one is (stream s)."""
-        assert self._grid is not None and self.twin is not None
+    async def _emit_due(self, now_s: float, *, flush: bool = False) -> float:
+        """Send every frame whose last sample is due by stream time ``now_s``.
+
+        Returns the stream time (s) the next frame is due; ``flush`` also sends a final partial frame.
+        """
+        if not self._streaming or self._grid is None or self.twin is None:
+            return math.inf
         acc, gyr = self._grid
         per_frame = max(1, self.twin.samples_per_frame(self.mtu))
-        last_due = min(math.floor(now_s * self._rate_hz), acc.shape[0] - 1)
-        while self._streaming and self._next_index + per_frame - 1 <= last_due:
-            idx = np.arange(self._next_index, self._next_index + per_frame)
+        last_due = min(math.floor(now_s * self._rate_hz + 1e-9), acc.shape[0] - 1)
+        while self._streaming and self._next_index <= last_due:
+            end = self._next_index + per_frame
+            if end - 1 > last_due:
+                if not flush:
+                    break
+                end = last_due + 1
+            idx = np.arange(self._next_index, end)
             chunk = Chunk(idx, self.sensor_time_s(idx), acc[idx], gyr[idx])
             for characteristic, payload in self.twin.encode(chunk):
                 self.frames_sent += 1
                 await self._send_now(characteristic, payload)
-            self.samples_sent += per_frame
-            self._next_index += per_frame
+            self.samples_sent += idx.shape[0]
+            self._next_index = end
         return (self._next_index + per_frame - 1) / self._rate_hz
 
     async def _inject(self, fault: Fault) -> None:

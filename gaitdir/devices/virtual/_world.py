@@ -165,15 +165,41 @@ class _ClientBackend(BaseBleakClient):
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
         peer = Peer(connection)
         self._peer = peer
+        # A peripheral that drops the link (or powers off) mid-setup must fail the connect, not leave
+        # a GATT request waiting for an answer that will never come.
+        lost: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def on_lost(reason: int) -> None:
+            if not lost.done():
+                lost.set_result(reason)
+
+        connection.on(connection.EVENT_DISCONNECTION, on_lost)
+        setup = asyncio.ensure_future(self._setup(peer, connection, pair))
         try:
-            self._mtu = await peer.request_mtu(CENTRAL_MTU)
-            await peer.discover_all()
-            self.services = self._build_services(peer)
-            if pair:
-                await connection.pair()
-        except Exception as exc:
-            await self.disconnect()
-            raise BleakError(f"GATT setup with {self.address} failed: {exc}") from exc
+            done, _ = await asyncio.wait({setup, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            connection.remove_listener(connection.EVENT_DISCONNECTION, on_lost)
+        if setup in done:
+            try:
+                setup.result()
+                return
+            except Exception as exc:
+                await self.disconnect()
+                raise BleakError(f"GATT setup with {self.address} failed: {exc}") from exc
+        setup.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await setup
+        await self.disconnect()
+        if lost.done():
+            raise BleakError(f"{self.address} dropped the link during connection setup")
+        raise asyncio.TimeoutError(f"GATT setup with {self.address} timed out after {timeout:g} s")
+
+    async def _setup(self, peer: Peer, connection: Connection, pair: bool) -> None:
+        self._mtu = await peer.request_mtu(CENTRAL_MTU)
+        await peer.discover_all()
+        self.services = self._build_services(peer)
+        if pair:
+            await connection.pair()
 
     def _build_services(self, peer: Peer) -> BleakGATTServiceCollection:
         collection = BleakGATTServiceCollection()

@@ -1,0 +1,159 @@
+"""Build gaitdir's shipped direction model from the real recordings beside the repository, and measure it.
+
+Run from anywhere (the data are found relative to this file: ``<repo>/../shared/datasets``)::
+
+    python models/build_default.py            # evaluate, train, write the model and the figures
+    python models/build_default.py --check    # evaluate only; write nothing
+
+Steps
+-----
+1. Read the IPOL lower-back recordings (subjects 1–14; Voisard et al., IPOL 2023; AGPL-3.0 data, read by
+   path, never copied) and the Oxford step-counter recordings (user 1, six phone placements; CC BY 4.0).
+2. Subject-wise evaluation on IPOL (GroupKFold(5) by subject: every figure comes from a model trained
+   without that person): step detection F1 and count error against the annotated heel strikes, forward
+   specificity on real forward steps (with the forward axis known, and with first-bout calibration), and
+   accuracy on AP-mirrored steps (synthetic, labelled as such). Step detection on the Oxford recordings
+   (no direction labels there).
+3. Train the shipped model on all IPOL lower-back recordings (real forward steps + the AP-mirrored
+   synthetic backward class) and write ``gaitdir/_data/default_model.joblib`` with its SHA-256 in
+   ``gaitdir/_data/default_model.sha256`` (the hash :func:`gaitdir.model.load_model` trusts).
+4. Write the figures to ``models/figures.json`` and into ``models/MODEL_CARD.md`` between the
+   ``<!-- figures -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = REPO / ".." / "shared" / "datasets"
+DATA_DIR = REPO / "gaitdir" / "_data"
+MODEL_FILE = DATA_DIR / "default_model.joblib"
+HASH_FILE = DATA_DIR / "default_model.sha256"
+FIGURES_FILE = REPO / "models" / "figures.json"
+CARD_FILE = REPO / "models" / "MODEL_CARD.md"
+BEGIN, END = "<!-- figures -->", "<!-- /figures -->"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def _figures_markdown(fig: dict[str, Any]) -> str:
+    ipol = fig["ipol"]
+    sd = ipol["step_detection"]
+    real = ipol["direction"]["real"]["forward"]
+    cal = ipol["direction"]["real_first_bout"]["forward"]
+    mir = ipol["direction"]["mirrored"]["backward"]
+    lines = [
+        BEGIN,
+        "",
+        f"Measured by `python models/build_default.py` with gaitdir {fig['gaitdir_version']}. Split: "
+        f"{ipol['split']}.",
+        "",
+        "| Figure | Data | Value | Steps behind it |",
+        "|---|---|---|---|",
+        f"| Step detection F1 (±{sd['tolerance_s']} s) | IPOL lower back, subjects 1–14 | {sd['f1']:.3f} | "
+        f"{sd['reference_steps']} annotated |",
+        f"| Step count error | IPOL lower back, subjects 1–14 | {100 * sd['count_error']:+.1f} % | "
+        f"{sd['detected_steps']} detected / {sd['reference_steps']} annotated |",
+        f"| Forward specificity, forward axis known | IPOL lower back, held-out subjects | "
+        f"{_pct(real['accuracy'])} | {real['n_steps']} real forward steps |",
+        f"| Forward specificity, first-bout calibration | IPOL lower back, held-out subjects | "
+        f"{_pct(cal['accuracy'])} | {cal['n_steps']} real forward steps |",
+        f"| Backward sensitivity on real backward walking | — | **unvalidated** | 0 real backward steps |",
+        f"| Mirrored-AP steps called backward (synthetic, *not* real backward walking) | IPOL, held-out "
+        f"subjects | {_pct(mir['accuracy'])} | {mir['n_steps']} mirrored steps |",
+    ]
+    for name, sd in sorted(fig["oxford"].items()):
+        lines.append(
+            f"| Step detection F1 / count error | Oxford user 1, {name} | {sd['f1']:.3f} / "
+            f"{100 * sd['count_error']:+.1f} % | {sd['reference_steps']} counted |"
+        )
+    lines += [
+        "",
+        "Per fold (test subjects → real forward steps): "
+        + "; ".join(
+            f"{', '.join(f['test_subjects'])} → {f['test_steps']['forward']}" for f in ipol["folds"]
+        )
+        + ".",
+        "",
+        f"Shipped file: `gaitdir/_data/default_model.joblib`, sha256 `{fig['model_sha256']}`, "
+        f"{fig['model_bytes']} bytes; trained on {fig['training']['real_steps']['forward']} real forward "
+        f"steps of {len(fig['training']['subjects'])} subjects plus "
+        f"{fig['training']['synthetic_backward_steps']} mirrored-AP (synthetic) backward steps.",
+        "",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="evaluate only; write nothing")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO))
+    import gaitdir
+    from gaitdir.model import evaluate, save_model, train_model
+    from gaitdir.recordings import read_recording
+
+    ipol_dir = DATASETS / "ipol-healthy-gait" / "GaitData"
+    oxford_dir = DATASETS / "oxford-step-counter"
+    if not ipol_dir.is_dir():
+        print(f"IPOL data not found at {ipol_dir}", file=sys.stderr)
+        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ipol = [read_recording(p) for p in sorted(ipol_dir.glob("*_lb.txt"))]
+        oxford = [read_recording(p) for p in sorted(oxford_dir.glob("*.csv"))]
+    print(f"IPOL lower back: {len(ipol)} recordings of {len({r.subject for r in ipol})} subjects")
+
+    report = evaluate(ipol, n_splits=5)
+    model = train_model(ipol)
+    oxford_figs: dict[str, Any] = {}
+    for rec in oxford:
+        name = rec.meta.get("placement_detail") or rec.meta.get("placement") or Path(rec.meta["source"]).stem
+        oxford_figs[name] = evaluate([rec], model=model).step_detection
+
+    figures: dict[str, Any] = {
+        "gaitdir_version": gaitdir.__version__,
+        "ipol": report.to_dict(),
+        "oxford": oxford_figs,
+        "training": model.metadata,
+    }
+    print(json.dumps({k: v for k, v in figures.items() if k != "training"}, indent=1, default=str))
+    if args.check:
+        return 0
+
+    save_model(model, MODEL_FILE, trust=False)
+    data = MODEL_FILE.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    _atomic_write(HASH_FILE, f"{digest}  default_model.joblib\n".encode())
+    figures["model_sha256"] = digest
+    figures["model_bytes"] = len(data)
+    _atomic_write(FIGURES_FILE, (json.dumps(figures, indent=1, default=str) + "\n").encode())
+    card = CARD_FILE.read_text(encoding="utf-8")
+    if BEGIN in card and END in card:
+        head, rest = card.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        _atomic_write(CARD_FILE, (head + _figures_markdown(figures) + tail).encode("utf-8"))
+    print(f"wrote {MODEL_FILE} ({len(data)} bytes, sha256 {digest}), {FIGURES_FILE}, {CARD_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

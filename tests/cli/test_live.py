@@ -1,0 +1,172 @@
+"""The live commands through the command line: scan, pair, devices, forget, live, demo.
+
+Virtual sensors stand in for hardware: ``live --virtual`` / ``demo`` replay real recordings through the
+virtual Polar H10 over real GATT; ``scan``/``pair`` see virtual twins through the hidden
+``--virtual-world`` option. stdout of the test runner is not a terminal, so ``live`` prints its
+pipe-friendly lines.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from gaitdir.cli import app
+from gaitdir.pipeline import classify_recording
+from gaitdir.recordings import read_recording
+
+TRIAL = "9-2_lb.txt"
+
+
+def fields(line: str) -> dict[str, str]:
+    """``key=value`` fields of one output line (the first word is the line's kind)."""
+    return dict(item.split("=", 1) for item in line.split()[1:])
+
+
+def parse_live(stdout: str) -> tuple[list[dict[str, str]], dict[str, str]]:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("summary "), stdout
+    assert all(line.startswith("step ") for line in lines[:-1]), stdout
+    return [fields(line) for line in lines[:-1]], fields(lines[-1])
+
+
+def test_live_virtual_prints_one_line_per_step_and_a_summary(
+    runner: CliRunner, ipol_dir: Path, tmp_path: Path
+) -> None:
+    record, events = tmp_path / "walk.csv", tmp_path / "walk.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "live",
+            "--virtual",
+            str(ipol_dir / TRIAL),
+            "--speed",
+            "20",
+            "--record",
+            str(record),
+            "--events",
+            str(events),
+            "--label",
+            "forward",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    steps, summary = parse_live(result.stdout)
+    assert int(summary["steps"]) == len(steps) > 20
+    assert int(summary["forward"]) + int(summary["backward"]) == len(steps)
+    assert [int(s["n"]) for s in steps] == list(range(1, len(steps) + 1))
+    assert summary["end"] == "stream_ended" and summary["recording"] == str(record)
+    assert all(s["direction"] in ("forward", "backward") for s in steps)
+    assert len(events.read_text().splitlines()) == len(steps)
+    # The recording is what `classify` reads, with the label for `train`, and counts the same.
+    back = read_recording(record)
+    assert back.n_samples == int(summary["samples"])
+    assert back.labels is not None and set(back.labels.tolist()) == {"forward"}
+    offline = classify_recording(back).counts()["steps"]
+    assert abs(offline - len(steps)) <= max(1, offline // 100)
+    classify = runner.invoke(app, ["classify", str(record), "--json", "--out", str(tmp_path / "out")])
+    assert classify.exit_code == 0, classify.output
+    assert json.loads(classify.stdout)["total"]["steps"] == offline
+
+
+def test_live_virtual_faults_are_survived_and_reported(
+    runner: CliRunner, ipol_dir: Path, tmp_path: Path
+) -> None:
+    record = tmp_path / "faults.csv"
+    args = ["live", "--virtual", str(ipol_dir / TRIAL), "--speed", "20", "--record", str(record)]
+    args += ["--fault", "disconnect@8", "--fault", "garbage@4", "--fault", "stop@16"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    _, summary = parse_live(result.stdout)
+    assert summary["reconnects"] == "1" and summary["sensor_stops"] == "1" and summary["gaps"] == "2"
+    assert int(summary["malformed_frames"]) >= 1
+    assert float(summary["duration_s"]) > 20.0
+    back = read_recording(record)
+    assert back.n_samples == int(summary["samples"])
+    assert np.all(np.diff(back.time_s) > 0)
+    assert back.gaps_s is not None and back.gaps_s.shape == (2, 2)
+    # Connection changes go to stderr, keeping stdout machine-readable.
+    assert "connection: disconnected" in result.stderr and "connection: reconnecting" in result.stderr
+
+
+def test_demo_runs_with_a_short_duration(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["demo", "--duration", "2", "--speed", "4"])
+    assert result.exit_code == 0, result.output
+    steps, summary = parse_live(result.stdout)
+    assert summary["end"] == "duration_reached"
+    assert 4.0 <= float(summary["duration_s"]) <= 9.0  # ~2 s of wall clock at 4x
+    assert int(summary["samples"]) > 800 and len(steps) == int(summary["steps"])
+
+
+def test_scan_pair_devices_forget_and_live_on_the_paired_sensor(runner: CliRunner, tmp_path: Path) -> None:
+    world = ["--virtual-world", "polar-h10,polar-verity"]
+    scan = runner.invoke(app, ["scan", "--timeout", "1", *world])
+    assert scan.exit_code == 0, scan.output
+    assert "Polar H10" in scan.stdout and "polar-h10" in scan.stdout
+    assert "Polar Sense" in scan.stdout and "polar-verity" in scan.stdout
+
+    assert "No remembered sensors" in runner.invoke(app, ["devices"]).stdout
+    pair = runner.invoke(app, ["pair", "Polar H10", "--timeout", "1", *world])
+    assert pair.exit_code == 0, pair.output
+    assert "Paired Polar H10" in pair.stdout and "chest" in pair.stdout
+    listed = runner.invoke(app, ["devices"])
+    assert listed.exit_code == 0 and "polar-h10" in listed.stdout and "*" in listed.stdout
+
+    # `live` with no --device connects to the paired default, found again by scanning.
+    live = runner.invoke(app, ["live", "--duration", "1.5", "--scan-timeout", "2", *world])
+    assert live.exit_code == 0, live.output
+    _, summary = parse_live(live.stdout)
+    assert int(summary["samples"]) > 100
+
+    paired_address = next(w for w in pair.stdout.replace(",", " ").split() if w.startswith("D0:"))
+    forget = runner.invoke(app, ["forget", paired_address])
+    assert forget.exit_code == 0 and "Forgot Polar H10" in forget.stdout
+    assert "No remembered sensors" in runner.invoke(app, ["devices"]).stdout
+
+
+def test_pair_with_a_kind_needs_no_scan(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app, ["pair", "A0:9E:1A:12:34:56", "--kind", "polar-verity", "--forward-axis", "+x"]
+    )
+    assert result.exit_code == 0, result.output
+    listed = runner.invoke(app, ["devices"]).stdout
+    assert "A0:9E:1A:12:34:56" in listed and "polar-verity" in listed and "arm" in listed and "+x" in listed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["live"], "pair one first"),
+        (["forget", "nothing"], "no remembered sensor called 'nothing'"),
+        (["pair", "X", "--kind", "toaster"], "unknown sensor type 'toaster'"),
+        (["live", "--label", "forward", "--virtual", "x.csv"], "give --record FILE too"),
+        (["live", "--fault", "disconnect@3"], "use it with --virtual"),
+    ],
+)
+def test_usage_mistakes_are_one_line_errors(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_devices_not_found_or_bad_faults_are_one_line_errors(
+    runner: CliRunner, ipol_dir: Path, tmp_path: Path
+) -> None:
+    world = ["--virtual-world", "polar-h10"]
+    missing = runner.invoke(app, ["live", "--device", "Polar H10 NOPE", "--scan-timeout", "1", *world])
+    assert missing.exit_code == 1 and missing.stderr.startswith("error: ")
+    assert "Polar H10 NOPE" in missing.stderr and "Traceback" not in missing.output
+    not_paired = runner.invoke(app, ["pair", "Movesense 123", "--timeout", "1", *world])
+    assert not_paired.exit_code == 1 and "was not found" in not_paired.stderr
+    bad_fault = runner.invoke(app, ["live", "--virtual", str(ipol_dir / TRIAL), "--fault", "explode@3"])
+    assert bad_fault.exit_code == 1 and "bad fault 'explode@3'" in bad_fault.stderr
+    no_file = runner.invoke(app, ["live", "--virtual", str(tmp_path / "missing.csv")])
+    assert no_file.exit_code == 1 and no_file.stderr.startswith("error: ")
+    twin = runner.invoke(app, ["live", "--virtual", str(ipol_dir / TRIAL), "--sensor", "toaster"])
+    assert twin.exit_code == 1 and "no virtual twin of sensor kind 'toaster'" in twin.stderr

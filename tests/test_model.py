@@ -1,0 +1,261 @@
+"""Direction classifier, training, subject-wise evaluation and safe model loading, on real IPOL data.
+
+IPOL healthy gait (Voisard et al., IPOL 2023, AGPL-3.0) is read by path from ../shared/datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from gaitdir.errors import ModelError
+from gaitdir.features import FEATURE_NAMES, mirror_features
+from gaitdir.model import (
+    MIRRORED_AP,
+    DirectionClassifier,
+    DirectionModel,
+    default_model_path,
+    evaluate,
+    file_sha256,
+    load_model,
+    parse_forward_axis,
+    save_model,
+    step_labels,
+    train_model,
+    trusted_registry_path,
+)
+from gaitdir.recordings import Recording, read_kuhar_dataset, read_recording, write_recording_csv
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = REPO / ".." / "shared" / "datasets"
+IPOL = DATASETS / "ipol-healthy-gait" / "GaitData"
+KUHAR_FIXTURE = REPO / "tests" / "fixtures" / "recordings" / "kuhar"
+
+
+def _ipol(subjects: range, trials: range = range(1, 7)) -> list[Recording]:
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for s in subjects:
+            for t in trials:
+                path = IPOL / f"{s}-{t}_lb.txt"
+                if path.exists():
+                    out.append(read_recording(path))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _private_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own trusted-model registry."""
+    monkeypatch.setenv("GAITDIR_CONFIG_DIR", str(tmp_path / "config"))
+
+
+@pytest.fixture(scope="module")
+def small_model() -> DirectionModel:
+    return train_model(_ipol(range(5, 9), range(1, 3)))
+
+
+# -- estimator conventions ------------------------------------------------------------------------
+
+
+def test_estimator_follows_sklearn_conventions() -> None:
+    est = DirectionClassifier(kind="boosting", C=0.5, max_iter=20, max_leaf_nodes=7, random_state=3)
+    params = est.get_params()
+    assert params == {"kind": "boosting", "C": 0.5, "max_iter": 20, "max_leaf_nodes": 7, "random_state": 3}
+    twin = clone(est)
+    assert twin is not est and twin.get_params() == params
+    assert est.set_params(max_iter=30) is est and est.max_iter == 30
+    # __init__ stores, fit validates.
+    bad = DirectionClassifier(kind="nonsense")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, len(FEATURE_NAMES)))
+    y = np.where(x[:, -1] > 0, "forward", "backward")
+    with pytest.raises(ValueError, match="kind"):
+        bad.fit(x, y)
+    for kind in ("logistic", "boosting"):
+        fitted = DirectionClassifier(kind=kind, max_iter=20).fit(x, y)
+        assert list(fitted.classes_) == ["backward", "forward"]
+        assert fitted.n_features_in_ == x.shape[1]
+        proba = fitted.predict_proba(x)
+        assert proba.shape == (40, 2)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert set(fitted.predict(x)) <= {"backward", "forward"}
+    with pytest.raises(ValueError, match="both classes"):
+        DirectionClassifier().fit(x, np.full(40, "forward"))
+    with pytest.raises(ValueError, match="labels must be"):
+        DirectionClassifier().fit(x, np.full(40, "sideways"))
+
+
+# -- labels and axes ------------------------------------------------------------------------------
+
+
+def test_step_labels_majority_of_samples() -> None:
+    t = np.arange(10) / 10.0
+    labels = np.array(["other"] * 3 + ["forward"] * 4 + ["backward"] * 3)
+    rec = Recording(time_s=t, acc_mps2=np.zeros((10, 3)), labels=labels)
+    got = step_labels(rec, np.array([0.0, 0.25, 0.65, 0.85, 2.0]), np.array([0.25, 0.65, 1.0, 1.0, 3.0]))
+    assert list(got) == ["other", "forward", "backward", "backward", "other"]
+    unlabelled = Recording(time_s=t, acc_mps2=np.zeros((10, 3)))
+    assert list(step_labels(unlabelled, np.array([0.0]), np.array([0.5]))) == ["other"]
+
+
+def test_parse_forward_axis() -> None:
+    np.testing.assert_allclose(parse_forward_axis("+x"), [1, 0, 0])
+    np.testing.assert_allclose(parse_forward_axis("-z"), [0, 0, -1])
+    np.testing.assert_allclose(parse_forward_axis("y"), [0, 1, 0])
+    np.testing.assert_allclose(parse_forward_axis("0, 3, 4"), [0, 0.6, 0.8])
+    np.testing.assert_allclose(parse_forward_axis([0.0, 0.0, 2.0]), [0, 0, 1])
+    assert parse_forward_axis(None) is None and parse_forward_axis("") is None
+    for bad in ("up", "1,2", "0,0,0", "nan,1,1"):
+        with pytest.raises(ModelError, match="forward axis"):
+            parse_forward_axis(bad)
+
+
+# -- training ------------------------------------------------------------------------------------
+
+
+def test_training_on_forward_only_adds_the_mirrored_class(small_model: DirectionModel) -> None:
+    meta = small_model.metadata
+    assert meta["synthetic_backward"] is True
+    assert meta["backward_source"] == "mirrored-ap"
+    assert meta["synthetic_backward_transform"] == MIRRORED_AP
+    assert meta["real_steps"]["backward"] == 0
+    assert meta["synthetic_backward_steps"] == meta["real_steps"]["forward"] > 100
+    assert meta["subjects"] == ["ipol-5", "ipol-6", "ipol-7", "ipol-8"]
+    json.dumps(meta)
+
+
+def test_training_with_real_backward_labels_uses_no_synthetic_class(tmp_path: Path) -> None:
+    """Recordings labelled backward train on their real labels, with no code change.
+
+    These are IPOL *forward* trials written as gaitdir CSV with the label column set to "backward":
+    only the code path is tested here, no accuracy is claimed.
+    """
+    recs = _ipol(range(5, 7), range(1, 3))
+    paths = []
+    for i, rec in enumerate(recs):
+        if i % 2:
+            rec = replace(rec, labels=np.where(rec.labels == "forward", "backward", rec.labels))
+        paths.append(write_recording_csv(tmp_path / f"rec{i}.csv", rec))
+    read_back = [read_recording(p) for p in paths]
+    assert {r.meta["format"] for r in read_back} == {"gaitdir"}
+    model = train_model(read_back)
+    meta = model.metadata
+    assert meta["synthetic_backward"] is False and meta["backward_source"] == "real"
+    assert meta["synthetic_backward_steps"] == 0
+    assert meta["real_steps"]["forward"] > 30 and meta["real_steps"]["backward"] > 30
+    with pytest.raises(ModelError, match="synthetic_backward"):
+        train_model(read_back, synthetic_backward="sometimes")
+
+
+def test_training_on_kuhar_layout_uses_its_real_labels() -> None:
+    """The KU-HAR layout fixture (forward IPOL walking in KU-HAR's folders; see its README) trains on
+    the folder labels: the Walk-backwards folder gives backward labels, so no mirrored class."""
+    recs = read_kuhar_dataset(KUHAR_FIXTURE)
+    model = train_model(recs)
+    assert model.metadata["backward_source"] == "real"
+    assert model.metadata["real_steps"]["backward"] > 0
+    assert model.metadata["real_steps"]["forward"] > 0
+
+
+def test_training_without_labels_is_refused() -> None:
+    recs = [replace(r, labels=None) for r in _ipol(range(5, 6), range(1, 2))]
+    with pytest.raises(ModelError, match="no labelled"):
+        train_model(recs)
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+
+def test_evaluate_is_subject_wise_and_honest() -> None:
+    recs = _ipol(range(1, 5), range(1, 3))
+    report = evaluate(recs, n_splits=4)
+    d = report.to_dict()
+    json.dumps(d)
+    tested = [s for f in d["folds"] for s in f["test_subjects"]]
+    assert sorted(tested) == ["ipol-1", "ipol-2", "ipol-3", "ipol-4"]  # each subject tested once
+    assert "GroupKFold(4) by subject" in d["split"]
+    sd = d["step_detection"]
+    assert sd["recordings"] == len(recs) and sd["reference_steps"] > 200
+    assert sd["f1"] > 0.85 and abs(sd["count_error"]) < 0.1
+    real = d["direction"]["real"]
+    assert real["forward"]["n_steps"] > 200 and real["forward"]["accuracy"] > 0.85
+    assert real["backward"] == {"n_steps": 0, "correct": 0, "accuracy": None}
+    assert d["direction"]["backward_on_real_backward_walking"] == "unvalidated"
+    assert "synthetic" in d["direction"]["mirrored"]["note"]
+    assert d["direction"]["mirrored"]["backward"]["n_steps"] == real["forward"]["n_steps"]
+    assert d["direction"]["real_first_bout"]["forward"]["accuracy"] > 0.8
+    assert d["model"]["synthetic_backward"] is True
+    with pytest.raises(ModelError, match="two subjects"):
+        evaluate(_ipol(range(1, 2), range(1, 3)))
+
+
+def test_evaluate_a_given_model_on_unseen_subjects(small_model: DirectionModel) -> None:
+    report = evaluate(_ipol(range(1, 3), range(1, 2)), model=small_model)
+    assert "given model" in report.split
+    assert report.direction["real"]["forward"]["accuracy"] > 0.85
+
+
+# -- persistence ---------------------------------------------------------------------------------
+
+
+def test_shipped_model_loads_and_is_small() -> None:
+    path = default_model_path()
+    assert path.stat().st_size < 2_000_000
+    model = load_model()
+    assert isinstance(model, DirectionModel)
+    assert model.feature_names == FEATURE_NAMES
+    assert model.metadata["synthetic_backward"] is True
+    # models/ holds the same file (a link to the package copy).
+    assert file_sha256(REPO / "models" / "default_model.joblib") == file_sha256(path)
+    # The shipped model treats an AP mirror as the other direction.
+    x = np.random.default_rng(1).normal(size=(5, len(FEATURE_NAMES)))
+    np.testing.assert_allclose(
+        model.forward_proba(x), 1.0 - model.forward_proba(mirror_features(x)), atol=0.05
+    )
+
+
+def test_saved_model_is_trusted_and_tampered_or_unknown_refused(
+    small_model: DirectionModel, tmp_path: Path
+) -> None:
+    path = save_model(small_model, tmp_path / "mine.joblib")
+    registry = trusted_registry_path()
+    assert registry.parent == tmp_path / "config"
+    assert file_sha256(path) in registry.read_text()
+    loaded = load_model(path)
+    assert loaded.metadata == small_model.metadata
+
+    tampered = tmp_path / "tampered.joblib"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="--trust-model"):
+        load_model(tampered)
+
+    unknown = tmp_path / "unknown.joblib"
+    other = replace(small_model, metadata={**small_model.metadata, "note": "made elsewhere"})
+    save_model(other, unknown, trust=False)
+    with pytest.raises(ModelError, match="not trusted"):
+        load_model(unknown)
+    assert isinstance(load_model(unknown, trust=True), DirectionModel)
+
+    # A modified copy of the shipped model is refused too.
+    shipped = tmp_path / "default_model.joblib"
+    shutil.copy(default_model_path(), shipped)
+    shipped.write_bytes(shipped.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match="--trust-model"):
+        load_model(shipped)
+
+    with pytest.raises(ModelError, match="cannot read"):
+        load_model(tmp_path / "missing.joblib")
+    not_a_model = tmp_path / "text.joblib"
+    not_a_model.write_text("hello")
+    with pytest.raises(ModelError, match="not a readable"):
+        load_model(not_a_model, trust=True)

@@ -1,0 +1,184 @@
+"""StepPipeline and classify_recording on real IPOL lower-back recordings, rotated and mirrored.
+
+IPOL healthy gait (Voisard et al., IPOL 2023, AGPL-3.0) is read by path from ../shared/datasets. All its
+walking is forward; the model used here is trained on subjects 5–14 and tested on subjects 1–3.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from gaitdir.errors import ModelError
+from gaitdir.model import DirectionModel, train_model
+from gaitdir.pipeline import StepPipeline, StepTable, classify_recording
+from gaitdir.recordings import Recording, read_recording, sample_recording_path
+
+REPO = Path(__file__).resolve().parents[1]
+IPOL = REPO / ".." / "shared" / "datasets" / "ipol-healthy-gait" / "GaitData"
+# IPOL's lower-back sensor: x is roughly up, z points out of the back (its front is −z).
+IPOL_FORWARD_AXIS = np.array([0.0, 0.0, -1.0])
+
+
+def _ipol(subjects: range, trials: range) -> list[Recording]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [
+            read_recording(IPOL / f"{s}-{t}_lb.txt")
+            for s in subjects
+            for t in trials
+            if (IPOL / f"{s}-{t}_lb.txt").exists()
+        ]
+
+
+@pytest.fixture(scope="module")
+def model() -> DirectionModel:
+    return train_model(_ipol(range(5, 15), range(1, 7)))
+
+
+@pytest.fixture(scope="module")
+def held_out() -> list[Recording]:
+    return _ipol(range(1, 4), range(1, 3))
+
+
+def _rotated(rec: Recording, rotation: Rotation) -> Recording:
+    matrix = rotation.as_matrix()
+    return replace(rec, acc_mps2=rec.acc_mps2 @ matrix.T, gyr_radps=rec.gyr_radps @ matrix.T)
+
+
+def _specificity(tables: list[StepTable]) -> float:
+    counts = StepTable.concat(tables).counts()
+    return counts["forward"] / counts["steps"]
+
+
+ROTATIONS = {
+    "180 about vertical (strap turned)": Rotation.from_rotvec([np.pi, 0.0, 0.0]),
+    "flipped clip (upside down)": Rotation.from_rotvec([0.0, np.pi, 0.0]),
+    "arbitrary 1": Rotation.from_rotvec([0.7, -1.9, 2.5]),
+    "arbitrary 2": Rotation.random(random_state=7),
+}
+
+
+def test_step_table() -> None:
+    a = StepTable(
+        time_s=np.array([1.0, 2.0]),
+        duration_s=np.array([0.5, 0.5]),
+        direction=np.array(["forward", "backward"]),
+        confidence=np.array([0.9, 0.6]),
+        emitted_s=np.array([1.8, 2.9]),
+    )
+    b = StepTable.concat([StepTable(), a, a])
+    assert len(b) == 4 and len(StepTable()) == 0
+    assert b.counts() == {"steps": 4, "forward": 2, "backward": 2}
+    np.testing.assert_allclose(b.end_s, [1.5, 2.5, 1.5, 2.5])
+    assert StepTable.concat([]).counts() == {"steps": 0, "forward": 0, "backward": 0}
+
+
+def test_chunked_stream_equals_classify_recording(model: DirectionModel, held_out: list[Recording]) -> None:
+    rec = held_out[0]
+    offline = classify_recording(rec, model=model)
+    rng = np.random.default_rng(0)
+    pipeline = StepPipeline(model, placement=rec.meta["placement"])
+    tables, i = [], 0
+    while i < rec.n_samples:
+        n = int(rng.integers(1, 60))
+        tables.append(
+            pipeline.update(rec.time_s[i : i + n], rec.acc_mps2[i : i + n], rec.gyr_radps[i : i + n])
+        )
+        i += n
+    tables.append(pipeline.flush())
+    live = StepTable.concat(tables)
+    assert live.counts() == offline.counts()
+    assert offline.counts()["steps"] > 20
+    np.testing.assert_allclose(live.time_s, offline.time_s, atol=1e-9)
+    assert list(live.direction) == list(offline.direction)
+    np.testing.assert_allclose(live.confidence, offline.confidence, atol=1e-6)
+    assert np.all((offline.confidence >= 0.5) & (offline.confidence <= 1.0))
+    # Labels come out only once the step is over.
+    assert np.all(live.emitted_s >= live.end_s - 1e-9)
+
+
+def test_forward_reference_is_reported(model: DirectionModel, held_out: list[Recording]) -> None:
+    rec = held_out[0]
+    calibrated = StepPipeline(model)
+    calibrated.update(rec.time_s, rec.acc_mps2, rec.gyr_radps)
+    calibrated.flush()
+    assert calibrated.forward_reference_ == "first-bout"
+    axis = calibrated.forward_axis_sensor_
+    assert axis is not None and abs(np.linalg.norm(axis) - 1) < 1e-9
+    # The calibrated front agrees with the sensor's known mounting.
+    assert np.dot(axis, IPOL_FORWARD_AXIS) > 0.5
+    given = StepPipeline(model, forward_axis="-z")
+    given.update(rec.time_s, rec.acc_mps2, rec.gyr_radps)
+    assert given.forward_reference_ == "axis"
+    np.testing.assert_allclose(given.forward_axis_sensor_, IPOL_FORWARD_AXIS)
+    with pytest.raises(ModelError, match="forward axis"):
+        StepPipeline(model, forward_axis="sideways").update(rec.time_s, rec.acc_mps2)
+
+
+def test_rotated_sensor_keeps_forward_steps_forward(model: DirectionModel, held_out: list[Recording]) -> None:
+    base = _specificity([classify_recording(r, model=model) for r in held_out])
+    assert base > 0.85
+    for name, rotation in ROTATIONS.items():
+        rotated = [_rotated(r, rotation) for r in held_out]
+        calibrated = _specificity([classify_recording(r, model=model) for r in rotated])
+        assert calibrated >= base - 0.03, name
+        axis = rotation.apply(IPOL_FORWARD_AXIS)
+        given = _specificity([classify_recording(r, model=model, forward_axis=axis) for r in rotated])
+        assert given >= base - 0.03, name
+
+
+def test_mirrored_ap_after_calibration_comes_out_backward(
+    model: DirectionModel, held_out: list[Recording]
+) -> None:
+    """Calibrate on forward walking, then mirror the AP axis of the sensor data (AP → −AP, a reflection;
+    not a time reversal): the same steps must now come out backward."""
+    first, second = held_out[0], held_out[1]
+    pipeline = StepPipeline(model)
+    before = StepTable.concat([pipeline.update(first.time_s, first.acc_mps2, first.gyr_radps)])
+    assert pipeline.forward_reference_ == "first-bout"
+    front = pipeline.forward_axis_sensor_
+    assert front is not None
+    reflect = np.eye(3) - 2.0 * np.outer(front, front)
+    later = first.time_s[-1] + 0.01 + second.time_s
+    after = StepTable.concat(
+        [
+            pipeline.update(later, second.acc_mps2 @ reflect.T, second.gyr_radps @ reflect.T),
+            pipeline.flush(),
+        ]
+    )
+    assert before.counts()["forward"] / len(before) > 0.85
+    assert len(after) > 20
+    assert after.counts()["backward"] / len(after) > 0.85
+    # The same with a forward axis given the wrong way round.
+    flipped = classify_recording(second, model=model, forward_axis=-IPOL_FORWARD_AXIS)
+    assert flipped.counts()["backward"] / len(flipped) > 0.85
+
+
+def test_calibration_adds_little_latency(model: DirectionModel, held_out: list[Recording]) -> None:
+    """Steps held during first-bout calibration are labelled as soon as it decides."""
+    extra = []
+    for rec in held_out:
+        axis = classify_recording(rec, model=model, forward_axis=IPOL_FORWARD_AXIS)
+        calibrated = classify_recording(rec, model=model)
+        np.testing.assert_allclose(axis.time_s, calibrated.time_s)
+        extra.append(calibrated.emitted_s - axis.emitted_s)
+    extra = np.concatenate(extra)
+    assert np.all(extra >= -1e-9)
+    # Only the first few steps of each session wait for the decision.
+    assert np.mean(extra > 1e-9) < 0.15
+    assert np.max(extra) < 6.0
+
+
+def test_default_model_on_the_bundled_sample() -> None:
+    rec = read_recording(sample_recording_path())
+    table = classify_recording(rec)
+    counts = table.counts()
+    assert counts["steps"] > 100
+    # The sample is forward walking (Oxford step counter, phone in a neck pouch).
+    assert counts["forward"] / counts["steps"] > 0.85
