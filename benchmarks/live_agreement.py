@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
                     "live_malformed_frames": int(fields["malformed_frames"]),
                 }
             )
-            if not args.json:
-                r = rows[-1]
-                print(
-                    f"{r['recording']:<60} offline {offline:5d}  live {live:5d}  diff {live - offline:+4d} "
-                    f"({r['per_100']:+.2f}/100)",
-                    flush=True,
-                )
+            r = rows[-1]
+            print(
+                f"{r['recording']:<60} offline {offline:5d}  live {live:5d}  diff {live - offline:+4d} "
+                f"({r['per_100']:+.2f}/100)",
+                file=sys.stderr if args.json else sys.stdout,
+                flush=True,
+            )
     total_offline = sum(r["offline_steps"] for r in rows)
     total_abs = sum(abs(r["difference"]) for r in rows)
     worst = max(abs(r["per_100"]) for r in rows)

@@ -286,10 +286,16 @@ class _EventsFile:
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = open(self.partial_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.lines = 0
         return self
+
+    def discard(self) -> None:
+        self._handle.close()
+        self.partial_path.unlink(missing_ok=True)
 
     def write(self, step: LiveStep) -> None:
         self._handle.write(step.to_json() + "\n")
+        self.lines += 1
 
     def flush(self) -> None:
         self._handle.flush()
@@ -511,17 +517,17 @@ class LiveSession:
             c.connection = ConnectionState.STREAMING
         elif kind == EventKind.MALFORMED_FRAME:
             c.malformed_frames += 1
-            logger.warning("malformed frame skipped: %s", event.detail)
+            logger.info("malformed frame skipped: %s", event.detail)  # the driver warned already
         elif kind == EventKind.LOST_PACKETS:
             c.lost_packets += 1
-            logger.warning("lost packets: %s", event.detail)
+            logger.info("lost packets: %s", event.detail)
         elif kind == EventKind.STOPPED_BY_SENSOR:
             # The session layer starts the stream again; the samples of the pause are lost, so the
             # recording gets a gap just as for a dropped link.
             c.sensor_stops += 1
             c.gap_pending = True
             self._flush()
-            logger.warning("the sensor stopped the stream: %s", event.detail)
+            logger.info("the sensor stopped the stream: %s", event.detail)
         elif kind == EventKind.ENDED:
             c.end_reason = EndReason.STREAM_ENDED
             c.end_detail = event.detail
@@ -535,13 +541,13 @@ class LiveSession:
     def _record(self, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray | None) -> None:
         if self._writer is None:
             self._writer = self._open_writer(has_gyro=gyr is not None)
-        labels = None if self.label is None else np.full(t.shape[0], self.label, dtype=object)
         if gyr is None and self._writer_has_gyro:
-            # A sensor that sent gyro before sends none now (reconfigured): keep the columns, mark unknown.
+            # Drivers send gyro with every batch or never; a batch without it cannot fill the file's gyro
+            # columns, and inventing values would be worse than the writer's warning and skip.
             gyr = np.full((t.shape[0], 3), np.nan)
         elif gyr is not None and not self._writer_has_gyro:
             gyr = None
-        self._writer.append(t, acc, gyr, labels)
+        self._writer.append(t, acc, gyr, self.label)
 
     def _open_writer(self, *, has_gyro: bool) -> Any:
         from gaitdir.recordings import RecordingWriter
@@ -683,7 +689,11 @@ class LiveSession:
             if self._writer is not None:
                 self._writer.close()
                 recording = Path(self.record_path)  # type: ignore[arg-type]
-            events = self._events.close() if self._events is not None else None
+            events = None
+            if self._events is not None:
+                # A session that failed before labelling anything leaves no (empty) events file behind.
+                failed = c.end_reason in (EndReason.ERROR,) and self._events.lines == 0
+                events = self._events.discard() if failed else self._events.close()
             c.connection = ConnectionState.ENDED
             self._publish()
             self.summary_ = LiveSummary(

@@ -63,6 +63,7 @@ from gaitdir.signal import StepBatch, detect_steps, match_steps
 
 __all__ = [
     "CLASSES",
+    "EVIDENCE_DECAY",
     "MIRRORED_AP",
     "DirectionClassifier",
     "DirectionModel",
@@ -70,10 +71,12 @@ __all__ = [
     "default_model_path",
     "evaluate",
     "file_sha256",
+    "forward_log_odds",
     "load_model",
     "parse_forward_axis",
     "register_trusted_model",
     "save_model",
+    "smooth_log_odds",
     "step_labels",
     "train_model",
     "trusted_registry_path",
@@ -90,6 +93,10 @@ _DEFAULT_MODEL_FILE = "default_model.joblib"
 _DEFAULT_HASH_FILE = "default_model.sha256"
 _REGISTRY_FILE = "trusted_models.json"
 _LABEL_CODES = {"forward": 0, "backward": 1, "other": 2}
+#: Weight of the previous step's direction evidence within a bout (see :func:`smooth_log_odds`).
+EVIDENCE_DECAY: float = 0.5
+# A step continues the bout when it starts where the previous one ended (s).
+_CONTINUATION_TOL_S = 0.05
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -782,6 +789,53 @@ def calibration_decision(
     return None
 
 
+def forward_log_odds(model: DirectionModel, features: np.ndarray) -> np.ndarray:
+    """Per-step log-odds of forward vs backward, shape (k,), clipped to ±13.8."""
+    p = np.clip(model.forward_proba(features), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def smooth_log_odds(
+    log_odds: np.ndarray,
+    start_s: np.ndarray,
+    end_s: np.ndarray,
+    *,
+    decay: float = EVIDENCE_DECAY,
+    carry: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """Carry direction evidence from step to step within a walking bout (causal).
+
+    ``s_i = l_i + decay · s_(i−1)`` when step i starts where step i−1 ended (the same bout), else
+    ``s_i = l_i``. A walker does not reverse direction mid-bout without stopping, so atypical single
+    steps (turns, the last steps of a bout) follow the bout; a real reversal still flips the label as soon
+    as one step's evidence outweighs the decayed history.
+
+    Parameters
+    ----------
+    log_odds : ndarray, shape (k,)
+        Per-step log-odds (forward positive), in time order.
+    start_s, end_s : ndarray, shape (k,)
+        Step spans (s).
+    decay : float, default=EVIDENCE_DECAY
+        Weight of the previous step's smoothed evidence (0 = no smoothing).
+    carry : (float, float), optional
+        ``(end_s, smoothed log-odds)`` of the step before these (from a previous call).
+
+    Returns
+    -------
+    smoothed : ndarray, shape (k,)
+    carry : (float, float) or None
+        To pass to the next call.
+    """
+    out = np.asarray(log_odds, dtype=float).copy()
+    prev_end, prev = carry if carry is not None else (-np.inf, 0.0)
+    for i in range(out.shape[0]):
+        if decay > 0 and abs(float(start_s[i]) - prev_end) <= _CONTINUATION_TOL_S:
+            out[i] += decay * prev
+        prev_end, prev = float(end_s[i]), float(out[i])
+    return out, ((prev_end, prev) if out.shape[0] else carry)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Evaluation
 
@@ -802,10 +856,11 @@ class EvaluationReport:
         ((detected − reference) / reference), ``tolerance_s``.
     direction : dict
         ``real``: per real label (forward/backward), ``n_steps``, ``correct``, ``accuracy`` (None when no
-        step), with the forward reference known (metadata axis or pendular orientation);
+        step), labelled as the pipeline does (evidence carried within bouts) with the forward reference
+        known (metadata axis, or the pendular orientation of the recording's labelled steps);
         ``real_first_bout``: the same with the pipeline's first-bout calibration (first steps assumed
-        forward); ``mirrored``: accuracy on AP-mirrored real forward steps — synthetic, not real backward
-        walking.
+        forward); ``real_per_step``: each step alone (no carried evidence), reference known;
+        ``mirrored``: accuracy on AP-mirrored real forward steps — synthetic, not real backward walking.
     model : dict
         Metadata of the evaluated model (or of the fold models' training).
     """
@@ -840,6 +895,14 @@ def _finish(tally: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
     }
 
 
+def _predict_bouts(
+    model: DirectionModel, features: np.ndarray, rs: _RecordingSteps, decay: float
+) -> np.ndarray:
+    """Labels as the pipeline gives them: per-step log-odds carried within bouts."""
+    log_odds, _ = smooth_log_odds(forward_log_odds(model, features), rs.start_s, rs.end_s, decay=decay)
+    return np.where(log_odds >= 0, "forward", "backward")
+
+
 def first_bout_sign(model: DirectionModel, features: np.ndarray, **rule: Any) -> float:
     """AP sign that first-bout calibration picks from steps in order (features at ap_sign = +1).
 
@@ -861,6 +924,7 @@ def evaluate(
     synthetic_backward: Literal["auto"] | bool = "auto",
     tolerance_s: float = 0.2,
     calibration_steps: int = 8,
+    decay: float = EVIDENCE_DECAY,
 ) -> EvaluationReport:
     """Subject-wise evaluation: step detection and direction accuracy on people not trained on.
 
@@ -879,6 +943,8 @@ def evaluate(
         Step-matching tolerance (s).
     calibration_steps : int, default=8
         Steps used by the first-bout calibration figure.
+    decay : float, default=EVIDENCE_DECAY
+        Evidence carried within bouts, as in the pipeline (:func:`smooth_log_odds`).
 
     Returns
     -------
@@ -920,7 +986,7 @@ def evaluate(
             count_error=match.count_error,
         )
 
-    real, first_bout, mirrored = _tally(), _tally(), _tally()
+    real, first_bout, mirrored, per_step = _tally(), _tally(), _tally(), _tally()
     folds: list[dict[str, Any]] = []
     unique = np.unique(subjects)
     if model is not None:
@@ -954,22 +1020,20 @@ def evaluate(
                 continue
             truth = rs.labels[keep].astype(str)
             X = _oriented_features(rs)
-            pred = fold_model.classifier.predict(X[keep])
+            pred = _predict_bouts(fold_model, X, rs, decay)[keep]
+            single = fold_model.classifier.predict(X[keep])
             # First-bout calibration as the pipeline does it: the first steps are assumed forward.
             sign = first_bout_sign(fold_model, rs.features, max_steps=calibration_steps)
-            pred_cal = fold_model.classifier.predict(
-                (rs.features if sign > 0 else mirror_features(rs.features))[keep]
-            )
+            calibrated = rs.features if sign > 0 else mirror_features(rs.features)
+            pred_cal = _predict_bouts(fold_model, calibrated, rs, decay)[keep]
             for c in CLASSES:
                 sel = truth == c
                 n_fold[c] += int(sel.sum())
-                real[c]["n_steps"] += int(sel.sum())
-                real[c]["correct"] += int(np.sum(pred[sel] == c))
-                first_bout[c]["n_steps"] += int(sel.sum())
-                first_bout[c]["correct"] += int(np.sum(pred_cal[sel] == c))
-            fwd = X[keep][truth == "forward"]
-            pred_m = fold_model.classifier.predict(mirror_features(fwd))
-            mirrored["backward"]["n_steps"] += int(fwd.shape[0])
+                for tally, p in ((real, pred), (first_bout, pred_cal), (per_step, single)):
+                    tally[c]["n_steps"] += int(sel.sum())
+                    tally[c]["correct"] += int(np.sum(p[sel] == c))
+            pred_m = _predict_bouts(fold_model, mirror_features(X), rs, decay)[keep][truth == "forward"]
+            mirrored["backward"]["n_steps"] += int(pred_m.shape[0])
             mirrored["backward"]["correct"] += int(np.sum(pred_m == "backward"))
         folds.append({"test_subjects": sorted(set(subjects[test_idx])), "test_steps": n_fold})
     mirrored_out = _finish(mirrored)
@@ -977,6 +1041,7 @@ def evaluate(
     direction = {
         "real": _finish(real),
         "real_first_bout": _finish(first_bout),
+        "real_per_step": _finish(per_step),
         "mirrored": {
             "note": "AP-mirrored real forward steps (synthetic); not accuracy on real backward walking",
             **mirrored_out,

@@ -17,8 +17,10 @@ wearer's front, in this order:
    pipeline scores them under both AP signs and keeps the sign under which the model finds them forward
    (``forward_reference_ = "first-bout"``). It decides as soon as the evidence is clear (the last
    ``min_calibration_steps`` steps each favour one sign by ``calibration_margin`` log-odds and the median
-   of all held steps agrees), and at the latest after ``calibration_steps`` steps; the steps held back
-   meanwhile are labelled then (their ``emitted_s`` says when). The decision is kept for the session,
+   of all held steps agrees), and at the latest after ``calibration_steps`` steps. Until then each step
+   is labelled as it comes under the current best sign (the one under which the steps so far look
+   forward), so calibration adds no latency; with ``hold_calibration_steps=True`` they wait and are
+   labelled under the final sign (``emitted_s`` says when). The decision is kept for the session,
    converted to a forward axis in sensor coordinates (``forward_axis_sensor_``) that live sessions can
    store and pass back as ``forward_axis`` next time.
 
@@ -37,12 +39,15 @@ import numpy as np
 
 from gaitdir.features import FEATURE_NAMES, mirror_features, step_features
 from gaitdir.model import (
+    EVIDENCE_DECAY,
     DirectionModel,
     ap_sign_from_axis,
     calibration_decision,
     calibration_scores,
+    forward_log_odds,
     load_model,
     parse_forward_axis,
+    smooth_log_odds,
 )
 from gaitdir.recordings import Recording
 from gaitdir.signal import PLACEMENTS, StepBatch, StepDetector
@@ -127,6 +132,13 @@ class StepPipeline:
     calibration_margin : float, default=4.0
         Per-step log-odds margin between the two AP signs that counts as clear evidence (see
         :func:`gaitdir.model.calibration_decision`).
+    evidence_decay : float, default=EVIDENCE_DECAY
+        Direction evidence carried from step to step within a walking bout
+        (:func:`gaitdir.model.smooth_log_odds`; 0 labels every step on its own).
+    hold_calibration_steps : bool, default=False
+        False: steps before the calibration decides are labelled at once under the current best AP sign
+        (the sign under which the steps so far look forward), so calibration adds no latency. True: they
+        are held and labelled under the final sign when it decides (consistent, but later).
     detector_params : dict, optional
         Extra keyword arguments for :class:`gaitdir.signal.StepDetector` (override the model's).
 
@@ -151,6 +163,8 @@ class StepPipeline:
         calibration_steps: int = 8,
         min_calibration_steps: int = 2,
         calibration_margin: float = 4.0,
+        evidence_decay: float = EVIDENCE_DECAY,
+        hold_calibration_steps: bool = False,
         detector_params: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
@@ -159,6 +173,8 @@ class StepPipeline:
         self.calibration_steps = calibration_steps
         self.min_calibration_steps = min_calibration_steps
         self.calibration_margin = calibration_margin
+        self.evidence_decay = evidence_decay
+        self.hold_calibration_steps = hold_calibration_steps
         self.detector_params = detector_params
         self._started = False
 
@@ -181,6 +197,7 @@ class StepPipeline:
         self._sign = 1.0  # last AP sign used (continuity when the axis comparison is undecidable)
         self._pending: list[tuple[StepBatch, np.ndarray]] = []
         self._scores: list[np.ndarray] = []
+        self._carry: tuple[float, float] | None = None
         self._started = True
 
     def reset(self) -> StepPipeline:
@@ -230,16 +247,19 @@ class StepPipeline:
 
     # -- labelling --------------------------------------------------------------------------------
 
-    def _table(self, batch: StepBatch, features: np.ndarray, emitted_s: float) -> StepTable:
-        p_forward = self.model_.forward_proba(features)
-        forward = p_forward >= 0.5
-        self.n_steps_ += len(batch)
+    def _table(self, batches: list[StepBatch], log_odds: np.ndarray, emitted_s: float) -> StepTable:
+        """Rows for ``batches`` (in order) from their final log-odds."""
+        start = np.concatenate([np.asarray(b.start_s, dtype=float) for b in batches])
+        end = np.concatenate([np.asarray(b.end_s, dtype=float) for b in batches])
+        p_forward = 1.0 / (1.0 + np.exp(-log_odds))
+        forward = log_odds >= 0
+        self.n_steps_ += start.shape[0]
         return StepTable(
-            time_s=np.asarray(batch.start_s, dtype=float),
-            duration_s=np.asarray(batch.end_s, dtype=float) - np.asarray(batch.start_s, dtype=float),
+            time_s=start,
+            duration_s=end - start,
             direction=np.where(forward, "forward", "backward").astype("<U8"),
             confidence=np.where(forward, p_forward, 1.0 - p_forward),
-            emitted_s=np.full(len(batch), float(emitted_s)),
+            emitted_s=np.full(start.shape[0], float(emitted_s)),
         )
 
     def _label(self, batch: StepBatch, *, final: bool) -> StepTable:
@@ -257,14 +277,23 @@ class StepPipeline:
             if not len(batch):
                 return StepTable()
             sign = self._sign_for(batch)
-            return self._table(batch, features if sign > 0 else mirror_features(features), batch.emitted_s)
+            log_odds, self._carry = smooth_log_odds(
+                forward_log_odds(self.model_, features if sign > 0 else mirror_features(features)),
+                batch.start_s,
+                batch.end_s,
+                decay=self.evidence_decay,
+                carry=self._carry,
+            )
+            return self._table([batch], log_odds, batch.emitted_s)
+        return self._calibrate(batch, features, final=final)
+
+    def _calibrate(self, batch: StepBatch, features: np.ndarray, *, final: bool) -> StepTable:
+        """First-bout calibration: hold the steps' evidence until the AP sign is decided."""
         if len(batch):
             self._pending.append((batch, features))
-        n = sum(len(b) for b, _ in self._pending)
-        if n == 0:
-            return StepTable()
-        if len(batch):
             self._scores.append(calibration_scores(self.model_, features))
+        if not self._pending:
+            return StepTable()
         scores = np.concatenate(self._scores)
         decided = calibration_decision(
             scores,
@@ -273,20 +302,34 @@ class StepPipeline:
             margin=self.calibration_margin,
             final=final,
         )
+        sign = decided if decided is not None else (1.0 if np.median(scores) >= 0 else -1.0)
+        held = np.concatenate([f for _, f in self._pending])
+        # Evidence of the held steps under the chosen sign, carried from the session's first step.
+        log_odds, carry = smooth_log_odds(
+            forward_log_odds(self.model_, held if sign > 0 else mirror_features(held)),
+            np.concatenate([b.start_s for b, _ in self._pending]),
+            np.concatenate([b.end_s for b, _ in self._pending]),
+            decay=self.evidence_decay,
+        )
         if decided is None:
-            return StepTable()
-        sign = decided
+            if self.hold_calibration_steps or not len(batch):
+                return StepTable()
+            # Provisional label under the current best sign (the first steps are assumed forward).
+            return self._table([batch], log_odds[-len(batch) :], batch.emitted_s)
         self._sign = sign
+        self._carry = carry
         self.forward_reference_ = "first-bout"
         last_axis = _ap_axis_of(self._pending[-1][0])
         if last_axis is not None:
             self.forward_axis_sensor_ = sign * last_axis
-        logger.info("forward reference from the first %d steps: AP sign %+d", n, sign)
-        emitted = float(self._pending[-1][0].emitted_s)
-        tables = [self._table(b, f if sign > 0 else mirror_features(f), emitted) for b, f in self._pending]
-        self._pending = []
-        self._scores = []
-        return StepTable.concat(tables)
+        logger.info("forward reference from the first %d steps: AP sign %+d", held.shape[0], sign)
+        batches = [b for b, _ in self._pending]
+        self._pending, self._scores = [], []
+        if self.hold_calibration_steps:
+            return self._table(batches, log_odds, float(batches[-1].emitted_s))
+        if not len(batch):
+            return StepTable()
+        return self._table([batch], log_odds[-len(batch) :], batch.emitted_s)
 
     def _sign_for(self, batch: StepBatch) -> float:
         """AP sign of this batch relative to the wearer's front (continuity when undecidable)."""

@@ -423,3 +423,24 @@ async def test_virtual_garbage_frames_are_counted_not_fatal(trial: Recording, tm
     back = read_recording(record)
     assert back.n_samples == summary.samples == sensor.samples_sent
     assert_counts_agree(summary.steps, classify_recording(back).counts()["steps"])
+
+
+async def test_a_source_that_fails_to_connect_leaves_nothing_behind(tmp_path: Path) -> None:
+    from gaitdir.errors import DeviceError
+
+    class Unreachable:
+        stopped = False
+
+        async def stream(self) -> AsyncIterator[ImuBatch | StreamEvent]:
+            raise DeviceError("no device with address D0:00:00:00:00:09 found within 1 s")
+            yield  # pragma: no cover - makes this an async generator
+
+        async def stop(self) -> None:
+            self.stopped = True
+
+    source = Unreachable()
+    events, record = tmp_path / "e.jsonl", tmp_path / "r.csv"
+    with pytest.raises(DeviceError, match="D0:00:00:00:00:09"):
+        await LiveSession(events_path=events, record_path=record).run(source)
+    assert source.stopped
+    assert sorted(tmp_path.iterdir()) == []

@@ -38,6 +38,7 @@ from gaitdir.errors import DeviceError, GaitdirError
 
 if TYPE_CHECKING:
     from gaitdir.live import LiveState, LiveSummary
+    from gaitdir.recordings import Recording
 
 #: Environment variable standing in for ``--virtual-world`` (tests, demos of scan/pair).
 VIRTUAL_WORLD_ENV = "GAITDIR_VIRTUAL_WORLD"
@@ -90,7 +91,7 @@ def _kinds_option(value: str | None) -> list[str]:
 class _TwinSpec:
     """One virtual sensor to put in range: what it replays, as which family, how fast, which faults."""
 
-    recording: Path
+    recording: Recording
     kind: str
     speed: float = 1.0
     faults: tuple[str, ...] = ()
@@ -100,20 +101,20 @@ class _TwinSpec:
 async def _virtual_world(specs: list[_TwinSpec]) -> AsyncIterator[tuple[Any, list[Any]]]:
     """A running virtual world with one advertising virtual sensor per spec."""
     from gaitdir.devices.virtual import TWINS, Fault, VirtualSensor, VirtualWorld
-    from gaitdir.recordings import read_recording
 
     for spec in specs:
         if spec.kind not in TWINS:
             raise DeviceError(
                 f"no virtual twin of sensor kind {spec.kind!r}; known kinds: {', '.join(sorted(TWINS))}"
             )
-    recordings = [read_recording(spec.recording) for spec in specs]
     faults = [[Fault.parse(f) for f in spec.faults] for spec in specs]
     async with VirtualWorld() as world:
         sensors: list[Any] = []
         try:
-            for spec, recording, fault_list in zip(specs, recordings, faults, strict=True):
-                sensor = VirtualSensor(world, recording, kind=spec.kind, speed=spec.speed, faults=fault_list)
+            for spec, fault_list in zip(specs, faults, strict=True):
+                sensor = VirtualSensor(
+                    world, spec.recording, kind=spec.kind, speed=spec.speed, faults=fault_list
+                )
                 sensors.append(sensor)
                 await sensor.start()
             yield world, sensors
@@ -126,10 +127,19 @@ async def _virtual_world(specs: list[_TwinSpec]) -> AsyncIterator[tuple[Any, lis
 
 
 def _sample_twins(kinds: list[str]) -> list[_TwinSpec]:
-    from gaitdir.recordings import sample_recording_path
+    from gaitdir.recordings import read_recording, sample_recording_path
 
-    sample = Path(sample_recording_path())
+    sample = read_recording(sample_recording_path())
     return [_TwinSpec(sample, kind) for kind in kinds]
+
+
+def _check_placement(placement: str | None) -> str | None:
+    """``placement`` if the step detector knows it; a clear error listing the known ones otherwise."""
+    from gaitdir.signal import PLACEMENTS
+
+    if placement is None or placement.lower() in PLACEMENTS:
+        return None if placement is None else placement.lower()
+    raise GaitdirError(f"unknown placement {placement!r}; choose one of {', '.join(sorted(PLACEMENTS))}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,6 +226,7 @@ def pair(
     from gaitdir.devices import DRIVERS
 
     with _user_errors():
+        placement = _check_placement(placement)
         if kind is not None:
             if kind not in DRIVERS:
                 raise DeviceError(f"unknown sensor type {kind!r}; supported: {', '.join(sorted(DRIVERS))}")
@@ -411,13 +422,22 @@ def _run_live_command(request: _LiveRequest) -> None:
 async def _live_main(request: _LiveRequest, view: _View) -> LiveSummary:
     from gaitdir.config import SensorStore
     from gaitdir.live import LiveSession
+    from gaitdir.recordings import read_recording
+    from gaitdir.signal import PLACEMENTS
 
-    placement = request.placement
+    placement = _check_placement(request.placement)
     forward_axis = None
     kind = request.sensor_kind
     remembered_kind = False
     target: str | None = None
-    if request.virtual is None:
+    replayed = None
+    if request.virtual is not None:
+        replayed = read_recording(request.virtual)
+        # The virtual sensor is worn where the replayed recording was made.
+        meta_placement = str(replayed.meta.get("placement", "")).lower()
+        placement = placement or (meta_placement if meta_placement in PLACEMENTS else None)
+        forward_axis = replayed.meta.get("forward_axis") or None
+    else:
         remembered = SensorStore().find(request.device) if request.device else SensorStore().default()
         if request.device is None and remembered is None:
             raise GaitdirError(
@@ -435,8 +455,8 @@ async def _live_main(request: _LiveRequest, view: _View) -> LiveSummary:
     async with contextlib.AsyncExitStack() as stack:
         backend: Any = None
         end_signal: Any = None
-        if request.virtual is not None:
-            spec = _TwinSpec(request.virtual, kind, request.speed, request.faults)
+        if replayed is not None:
+            spec = _TwinSpec(replayed, kind, request.speed, request.faults)
             backend, sensors = await stack.enter_async_context(_virtual_world([spec]))
             # A finished replay drops the link and vanishes; this tells the session not to wait for it.
             target, end_signal = sensors[0].address, sensors[0].finished

@@ -106,16 +106,19 @@ def _user_errors() -> Iterator[None]:
 
 @contextmanager
 def _warnings_as_lines(console: Console | None = None) -> Iterator[None]:
-    """Show the library's warnings (e.g. dropped duplicate rows) as ``warning: ...`` lines."""
+    """Show gaitdir's warnings about the data (e.g. dropped duplicate rows) as ``warning: ...`` lines.
+
+    Only ``UserWarning`` is for users; numerical or deprecation noise from the libraries below is dropped.
+    """
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", UserWarning)
         try:
             yield
         finally:
             seen: set[str] = set()
             for w in caught:
                 text = str(w.message)
-                if text not in seen:
+                if issubclass(w.category, UserWarning) and text not in seen:
                     seen.add(text)
                     _line("warning", text, console)
 

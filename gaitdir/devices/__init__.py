@@ -4,7 +4,15 @@ Drivers register themselves in :data:`DRIVERS` by kind. Virtual sensors (for tes
 in :mod:`gaitdir.devices.virtual`, which is the only place bumble is used.
 """
 
-from gaitdir.devices import _polar  # noqa: F401  (registers the Polar drivers)
+# importing a family module registers its driver in DRIVERS
+from gaitdir.devices import (  # noqa: F401
+    _metamotion,
+    _movesense,
+    _openprofile,
+    _polar,
+    _thingy52,
+    _witmotion,
+)
 from gaitdir.devices._base import (
     DRIVERS,
     STANDARD_GRAVITY_MPS2,

@@ -230,8 +230,9 @@ class MovesenseDecoder:
     """Reassembles type-2/type-3 notifications into packets and turns them into SI batches.
 
     A packet is complete when its payload reaches the expected size (``4 + n × 12 × vectors``, ``n``
-    first guessed from the rate, then learned). A type-2 part that is itself a whole packet but shorter
-    than expected is released when the next type-2 part starts, and the expected count adapts.
+    first guessed from the rate, then learned), or when a notification shorter than the largest the link
+    carries ends a whole packet (the firmware continues a packet only when it did not fit). Otherwise a
+    whole packet is released when the next type-2 part starts, and the expected count adapts.
     Sample ``i`` of a packet is at ``timestamp + i / rate``; a jump in packet timestamps beyond the
     expected spacing is reported as ``LOST_PACKETS`` (the protocol has no sequence number).
 
@@ -243,11 +244,14 @@ class MovesenseDecoder:
         ``"Acc"`` or ``"IMU6"``.
     rate_hz : int
         Subscribed rate (Hz).
+    max_notification_bytes : int, optional
+        Largest notification the link carries (ATT MTU − 3), when known.
     """
 
     ref: int
     resource: str
     rate_hz: int
+    max_notification_bytes: int | None = None
     _pending: bytearray | None = field(default=None, init=False, repr=False)
     _expected_n: int = field(default=0, init=False, repr=False)
     _clock: WrapUnwrapper = field(default_factory=lambda: WrapUnwrapper(_TS_MODULUS), init=False, repr=False)
@@ -296,7 +300,8 @@ class MovesenseDecoder:
                 return out
             self._pending.extend(note.payload)
         expected_len = 4 + self._expected_n * self._sample_bytes
-        if len(self._pending) >= expected_len and self._complete(self._pending):
+        short = self.max_notification_bytes is not None and len(data) < self.max_notification_bytes
+        if (len(self._pending) >= expected_len or short) and self._complete(self._pending):
             out.extend(self._release(bytes(self._pending), learn=len(self._pending) != expected_len))
             self._pending = None
         return out
@@ -421,7 +426,12 @@ class MovesenseDriver(EventfulDriverMixin):
         return [bytes(MovesenseCommand(OP_UNSUBSCRIBE, STREAM_REF))]
 
     def new_decoder(self) -> EventfulDecoder:
-        decoder = MovesenseDecoder(STREAM_REF, "IMU6", int(self.effective_sample_rate_hz))
+        decoder = MovesenseDecoder(
+            STREAM_REF,
+            "IMU6",
+            int(self.effective_sample_rate_hz),
+            max_notification_bytes=self.client.mtu_size - 3,
+        )
 
         def feed(data: bytes, arrival_s: float) -> list[ImuBatch | StreamEvent]:
             if len(data) >= 2 and data[0] == TYPE_COMMAND_RESULT and data[1] == STREAM_REF:

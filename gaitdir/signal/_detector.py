@@ -59,6 +59,7 @@ class _Profile:
     fill_missed: bool
     per_stride: bool
     closing_step: bool = True
+    early_emit: float = 1.3
 
 
 _TRUNK = _Profile(
@@ -66,14 +67,15 @@ _TRUNK = _Profile(
     band_hz=(0.5, 3.0),
     min_step_interval_s=0.3,
     max_step_interval_s=1.3,
-    confirm_s=0.2,
+    confirm_s=0.15,
     rel_threshold=0.6,
     min_peak_mps2=0.4,
-    min_bout_steps=3,
+    min_bout_steps=2,
     regularity=1.8,
     ic_offset_s=-0.08,
     fill_missed=True,
     per_stride=False,
+    early_emit=1.2,
 )
 _FOOT = _Profile(
     signal="stance",
@@ -161,6 +163,9 @@ class StepDetector:
     closing_step : bool, optional
         At the end of a bout, add the closing contact (the trailing foot placed beside the other), which
         barely moves the trunk, one median step after the last contact seen (trunk-type placements).
+    early_emit : float, optional
+        When no contact has come this many median steps (strides for a foot) after the last one, the
+        pending step is emitted with its end predicted, instead of waiting for the bout to time out.
     """
 
     def __init__(
@@ -181,6 +186,7 @@ class StepDetector:
         ic_offset_s: float | None = None,
         fill_missed: bool | None = None,
         closing_step: bool | None = None,
+        early_emit: float | None = None,
     ) -> None:
         self.placement = placement
         self.grid_rate_hz = grid_rate_hz
@@ -197,6 +203,7 @@ class StepDetector:
         self.ic_offset_s = ic_offset_s
         self.fill_missed = fill_missed
         self.closing_step = closing_step
+        self.early_emit = early_emit
         self._ready = False
 
     # ------------------------------------------------------------------------------------------------
@@ -220,6 +227,7 @@ class StepDetector:
                 "ic_offset_s",
                 "fill_missed",
                 "closing_step",
+                "early_emit",
             )
             if getattr(self, name) is not None
         }
@@ -277,6 +285,9 @@ class StepDetector:
         self._active = False
         self._intervals: deque[int] = deque(maxlen=9)
         self._filled: set[int] = set()  # ICs inserted by fill_missed, not seen directly
+        # what was emitted past the bout's last contact: 0 nothing, 1 its step (predicted end),
+        # 2 also the inferred closing step
+        self._stage = 0
 
     # ------------------------------------------------------------------------------------------------
     # public API
@@ -412,18 +423,68 @@ class StepDetector:
                 pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
                 pk = pk[self._sig[pk - self._sig_k0] > self._thr[pk - self._sig_k0]]
             for p in pk.tolist():
-                self._on_contact(max(p - self._shift, self._seg_k0), steps)
+                ic = max(p - self._shift, self._seg_k0)
+                self._on_silence(ic, steps)
+                self._on_contact(ic, steps)
             self._next_eval = end_eval
-        # bout timeout: every peak up to the horizon is known, so a silence longer than the limit ends it
-        horizon = self._next_eval - self._shift
-        if self._bout and horizon - self._bout[-1] > self._limit():
-            self._end_bout(steps)
+        # every peak before the horizon is known: act on the silence since the last contact
+        self._on_silence(self._next_eval - self._shift, steps)
         keep_from = min(self._next_eval - wl, self._seg_end - wr) - 1
         if keep_from > self._sig_k0:
             cut = keep_from - self._sig_k0
             self._sig = self._sig[cut:]
             self._thr = self._thr[cut:]
             self._sig_k0 = keep_from
+
+    def _on_silence(self, horizon: int, steps: list) -> None:
+        """No contact in ``(last contact, horizon)`` (IC grid indices): emit or end what is due.
+
+        Called before each new contact with that contact's index, and with the detection horizon after
+        each update, so that the outcome does not depend on how the stream was chunked.
+        """
+        if not self._bout:
+            return
+        quiet = horizon - self._bout[-1]
+        self._emit_due(quiet, steps)
+        if quiet > self._limit():
+            self._end_bout(steps)
+
+    def _emit_due(self, quiet: int, steps: list) -> None:
+        """Emit the steps after the bout's last contact whose end is due after ``quiet`` samples of it."""
+        if not (self._active and self._bout and self._intervals):
+            return
+        last = self._bout[-1]
+        med = float(np.median(self._intervals))
+        if self._p.per_stride:
+            half = last + round(med / 2)
+            if self._stage == 0 and quiet > round(med / 2):
+                # the other foot's contact is due at mid-stride: emit this foot's step now
+                self._emit(last, min(half, self._seg_end), steps, inferred=False)
+                self._stage = 1
+            if self._stage == 1 and quiet > round(self._p.early_emit * med):
+                end = min(last + round(med), self._seg_end)
+                if end > half:
+                    self._emit(half, end, steps, inferred=True)
+                self._stage = 2
+            return
+        if self._stage == 0 and quiet > round(self._p.early_emit * med):
+            # The next contact is late: the walker is probably stopping. Emit the step now, its end
+            # predicted from the bout's median step, rather than waiting for the bout's timeout.
+            self._emit(last, min(last + round(med), self._seg_end), steps, inferred=last in self._filled)
+            self._stage = 1
+        if self._stage == 1 and self._closing and quiet > 2 * round(med):
+            # Walking ends with the trailing foot closing beside the other: a real contact that
+            # barely moves the trunk, inferred one median step after the last contact seen.
+            closing = last + round(med)
+            end = min(closing + round(med), self._seg_end)
+            if end > closing:
+                self._filled.add(closing)
+                self._emit(closing, end, steps, inferred=True)
+            self._stage = 2
+
+    @property
+    def _closing(self) -> bool:
+        return self._p.closing_step and not self._p.per_stride
 
     def _limit(self) -> int:
         if self._active and self._intervals:
@@ -446,14 +507,25 @@ class StepDetector:
             return
         if self._active:
             med = float(np.median(self._intervals))
-            if self._p.fill_missed and 1.6 * med <= d <= 2.4 * med:
-                mid = bout[-1] + d // 2
-                self._emit(bout[-1], mid, steps)
-                self._filled.add(mid)
+            last = bout[-1]
+            filling = self._p.fill_missed and len(self._intervals) >= 2 and self._stage < 2
+            if filling and 1.6 * med <= d <= 2.4 * med:
+                # one contact was missed: put it in the middle and close the interval before it
+                mid = last + d // 2
+                self._close_interval(last, mid, steps)
+                if not self._p.per_stride:
+                    self._filled.add(mid)
                 bout.append(mid)
-            self._emit(bout[-1], ic, steps)
-            self._intervals.append(ic - bout[-1])
+                self._stage = 0
+            elif self._stage == 2 and not self._p.per_stride:
+                # the contact inferred as closing turned out to be a missed step inside the bout
+                bout.append(last + round(med))
+            self._close_interval(bout[-1], ic, steps)
+            # the raw interval between seen contacts: a bout that started on a spurious half-interval
+            # corrects its median instead of filling every interval
+            self._intervals.append(d)
             bout.append(ic)
+            self._stage = 0
             del bout[:-2]
             return
         bout.append(ic)
@@ -463,39 +535,38 @@ class StepDetector:
             if recent.max() <= self._p.regularity * recent.min():
                 self._active = True
                 for a, b in zip(bout[:-1], bout[1:]):
-                    if b - a <= self._max_int:
-                        self._emit(a, b, steps)
+                    self._stage = 0
+                    self._close_interval(a, b, steps)
                 self._intervals.extend(np.diff(np.asarray(bout)).tolist())
                 del bout[:-1]
             else:
                 del bout[: len(bout) - n + 1]
 
+    def _close_interval(self, start: int, end: int, steps: list) -> None:
+        """The contact after ``start`` is known (``end``): emit what of ``[start, end)`` is not out yet."""
+        if self._p.per_stride:
+            if self._stage == 0:
+                mid = start + (end - start) // 2
+                self._emit(start, mid, steps, inferred=False)
+                self._emit(mid, end, steps, inferred=True)
+            elif self._stage == 1 and self._intervals:
+                half = start + round(float(np.median(self._intervals)) / 2)
+                self._emit(half, max(end, half + 1), steps, inferred=True)
+        elif self._stage == 0:
+            self._emit(start, end, steps, inferred=start in self._filled)
+        self._filled.discard(start)
+
     def _end_bout(self, steps: list) -> None:
-        if self._active and self._bout:
-            med = round(float(np.median(self._intervals)))
-            last = self._bout[-1]
-            end = min(last + med, self._seg_end)
-            if end > last:
-                self._emit(last, end, steps)
-            closing_end = min(last + 2 * med, self._seg_end)
-            if self._p.closing_step and not self._p.per_stride and closing_end > end:
-                # Walking ends with the trailing foot closing beside the other: a real contact that
-                # barely moves the trunk. It is inferred one median step after the last seen contact.
-                self._filled.add(end)
-                self._emit(end, closing_end, steps)
+        # as if the silence had lasted: what is still due after the last contact goes out now
+        self._emit_due(1 << 40, steps)
         self._bout = []
         self._active = False
+        self._stage = 0
         self._intervals.clear()
+        self._filled.clear()
 
-    def _emit(self, start: int, end: int, steps: list) -> None:
-        if self._p.per_stride:
-            # own-foot contact → the other foot's contact at mid-stride → next own contact
-            mid = start + (end - start) // 2
-            steps.append((start, mid, False))
-            steps.append((mid, end, True))
-        else:
-            steps.append((start, end, start in self._filled))
-            self._filled.discard(start)
+    def _emit(self, start: int, end: int, steps: list, *, inferred: bool) -> None:
+        steps.append((start, end, inferred))
 
     # ------------------------------------------------------------------------------------------------
     # body buffer and output

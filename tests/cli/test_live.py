@@ -145,6 +145,8 @@ def test_pair_with_a_kind_needs_no_scan(runner: CliRunner) -> None:
         (["pair", "X", "--kind", "toaster"], "unknown sensor type 'toaster'"),
         (["live", "--label", "forward", "--virtual", "x.csv"], "give --record FILE too"),
         (["live", "--fault", "disconnect@3"], "use it with --virtual"),
+        (["live", "--virtual", "x.csv", "--placement", "belt"], "unknown placement 'belt'"),
+        (["pair", "X", "--kind", "polar-h10", "--placement", "belt"], "unknown placement 'belt'"),
     ],
 )
 def test_usage_mistakes_are_one_line_errors(runner: CliRunner, args: list[str], message: str) -> None:
@@ -170,3 +172,26 @@ def test_devices_not_found_or_bad_faults_are_one_line_errors(
     assert no_file.exit_code == 1 and no_file.stderr.startswith("error: ")
     twin = runner.invoke(app, ["live", "--virtual", str(ipol_dir / TRIAL), "--sensor", "toaster"])
     assert twin.exit_code == 1 and "no virtual twin of sensor kind 'toaster'" in twin.stderr
+
+
+def test_on_a_terminal_live_shows_a_panel(
+    runner: CliRunner, ipol_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from gaitdir.cli import _live
+
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=100, color_system=None)
+    monkeypatch.setattr(_live, "_stdout", lambda: terminal)
+    result = runner.invoke(app, ["live", "--virtual", str(ipol_dir / TRIAL), "--speed", "20"])
+    assert result.exit_code == 0, result.output
+    shown = screen.getvalue()
+    for text in ("gaitdir live", "forward", "backward", "last step", "cadence", "elapsed", "connection"):
+        assert text in shown
+    assert "200 Hz sensor clock" in shown  # the rate actually received, measured
+    assert "steps/min" in shown and "Ctrl-C stops" in shown
+    final = shown.strip().splitlines()[-1]
+    assert final.endswith("(stream ended)") and " forward, " in final

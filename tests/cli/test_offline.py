@@ -7,6 +7,8 @@ import hashlib
 import http.server
 import io
 import json
+import os
+import pty
 import shutil
 import socket
 import subprocess
@@ -76,6 +78,8 @@ def test_classify_real_oxford_and_ipol_files_json(
     result = runner.invoke(app, ["classify", str(oxford), str(ipol), "--out", str(out), "--json"])
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)  # the whole of stdout is one JSON object
+    # What the readers had to say about the data reaches the user as plain lines on stderr.
+    assert all(line.startswith("warning: ") for line in result.stderr.splitlines())
     assert set(payload) == {"files", "total", "errors"}
     assert payload["errors"] == []
     assert [f["path"] for f in payload["files"]] == [str(oxford), str(ipol)]
@@ -169,21 +173,46 @@ def test_directory_expands_to_its_recordings(runner: CliRunner, tmp_path: Path, 
     assert result.stderr == ""  # stderr is not a terminal here: no progress bar
 
 
-def test_installed_command_runs_as_a_process(tmp_path: Path, oxford_dir: Path) -> None:
+def test_installed_command_runs_as_a_process(tmp_path: Path, oxford_dir: Path, ipol_dir: Path) -> None:
+    """The console script itself, with stderr on a terminal: a batch shows a progress bar there."""
     exe = Path(sys.executable).parent / "gaitdir"
     command = [str(exe)] if exe.exists() else [shutil.which("gaitdir") or "gaitdir"]
-    recording = oxford_dir / "user1_hand_1506421989895.csv"
-    proc = subprocess.run(
-        [*command, "classify", str(recording), "--out", str(tmp_path), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    payload = json.loads(proc.stdout)
-    assert payload["total"]["steps"] == len(_read_steps(tmp_path / (recording.stem + ".steps.csv")))
-    assert payload["total"]["steps"] > 50
+    recordings = [oxford_dir / "user1_hand_1506421989895.csv", ipol_dir / f"{IPOL_TRIAL}_lb.txt"]
+    master, slave = pty.openpty()
+    terminal: list[bytes] = []
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the other side closed
+                return
+            if not chunk:
+                return
+            terminal.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run(
+            [*command, "classify", *map(str, recordings), "--out", str(tmp_path), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env={**os.environ, "TERM": "xterm"},
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    shown = b"".join(terminal).decode(errors="replace")
+    assert proc.returncode == 0, shown
+    payload = json.loads(proc.stdout)  # stdout is a pipe: only the JSON object
+    for entry in payload["files"]:
+        assert entry["steps"] == len(_read_steps(Path(entry["output"])))
+    assert payload["total"]["steps"] > 300
+    assert "classifying" in shown and "2/2" in shown
 
 
 def test_classify_the_bundled_sample(runner: CliRunner, tmp_path: Path) -> None:

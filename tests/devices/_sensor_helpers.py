@@ -50,7 +50,12 @@ def ipol_lower_back(seconds: float, *, start_s: float = 4.0) -> Recording:
         time_s=t[keep] - t[keep][0],
         acc_mps2=raw[keep, 1:4],
         gyr_radps=raw[keep, 4:7],
-        meta={"format": "ipol", "source": str(IPOL_LOWER_BACK), "placement": "lower_back", "subject": "ipol-1"},
+        meta={
+            "format": "ipol",
+            "source": str(IPOL_LOWER_BACK),
+            "placement": "lower_back",
+            "subject": "ipol-1",
+        },
     )
 
 

@@ -38,13 +38,13 @@ def test_acc_config_matches_sdk(rate_hz: float, range_g: int, expected: str) -> 
 
 
 def test_commands_match_sdk() -> None:
-    assert mm.CMD_ACC_ENABLE == bytes.fromhex("03 02 01 00")
-    assert mm.CMD_ACC_DISABLE == bytes.fromhex("03 02 00 01")
-    assert mm.CMD_ACC_SUBSCRIBE == bytes.fromhex("03 04 01")
-    assert mm.CMD_ACC_UNSUBSCRIBE == bytes.fromhex("03 04 00")
-    assert mm.CMD_ACC_PACKED_SUBSCRIBE == bytes.fromhex("03 1c 01")
-    assert mm.CMD_ACC_PACKED_UNSUBSCRIBE == bytes.fromhex("03 1c 00")
-    assert mm.CMD_ACC_START == bytes.fromhex("03 01 01")
+    assert bytes.fromhex("03 02 01 00") == mm.CMD_ACC_ENABLE
+    assert bytes.fromhex("03 02 00 01") == mm.CMD_ACC_DISABLE
+    assert bytes.fromhex("03 04 01") == mm.CMD_ACC_SUBSCRIBE
+    assert bytes.fromhex("03 04 00") == mm.CMD_ACC_UNSUBSCRIBE
+    assert bytes.fromhex("03 1c 01") == mm.CMD_ACC_PACKED_SUBSCRIBE
+    assert bytes.fromhex("03 1c 00") == mm.CMD_ACC_PACKED_UNSUBSCRIBE
+    assert bytes.fromhex("03 01 01") == mm.CMD_ACC_START
     assert mm.gyro_config_command(200.0, 2000) == bytes.fromhex("13 03 29 00")
     assert mm.gyro_config_command(50.0, 125) == bytes.fromhex("13 03 27 04")
     with pytest.raises(ValueError):
@@ -67,7 +67,9 @@ def test_packed_acc_sdk_vector() -> None:
 def test_gyro_sdk_vectors() -> None:
     single = mm.AccSamples.from_bytes(bytes.fromhex("13 05 3e 43 ff 7f 00 80"))
     np.testing.assert_allclose(single.to_dps(500)[0], [262.409, 499.497, -499.512], atol=5e-4)
-    packed = mm.AccSamples.from_bytes(bytes.fromhex("13 07 09 15 ad 26 08 de 8a 1a 0d 26 65 e4 8d 20 ac 27 73 ec"))
+    packed = mm.AccSamples.from_bytes(
+        bytes.fromhex("13 07 09 15 ad 26 08 de 8a 1a 0d 26 65 e4 8d 20 ac 27 73 ec")
+    )
     expected = [[164.177, 301.860, -265.122], [207.134, 296.982, -215.457], [254.055, 309.634, -152.591]]
     np.testing.assert_allclose(packed.to_dps(1000), expected, atol=5e-4)
 
@@ -78,7 +80,9 @@ def test_module_info() -> None:
     assert not mm.ModuleInfo.from_bytes(bytes.fromhex("14 80")).present
 
 
-@pytest.mark.parametrize("data", ["03 1c 01 02 03", "03 04 01", "03 1c" + " 00" * 19, "05 04 00 00 00 00 00 00"])
+@pytest.mark.parametrize(
+    "data", ["03 1c 01 02 03", "03 04 01", "03 1c" + " 00" * 19, "05 04 00 00 00 00 00 00"]
+)
 def test_bad_data_is_refused(data: str) -> None:
     with pytest.raises(FrameError):
         mm.AccSamples.from_bytes(bytes.fromhex(data))
@@ -100,7 +104,7 @@ def test_decoder_derives_times_and_ignores_other_notifications() -> None:
 
 async def test_twin_end_to_end_over_gatt(world: VirtualWorld) -> None:
     rec = ipol_lower_back(25.0, start_s=3.0)
-    got, sensor = await run_end_to_end(world, rec, "metamotion", stream_s=5.0)
+    got, _ = await run_end_to_end(world, rec, "metamotion", stream_s=5.0)
     assert got.kind == "metamotion"
     t = got.time_s
     np.testing.assert_allclose(np.diff(t), 0.01, atol=1e-9)  # derived: exact nominal spacing

@@ -112,7 +112,7 @@ async def test_twin_end_to_end_over_gatt(world: VirtualWorld) -> None:
     assert got.count(EventKind.LOST_PACKETS) == 0 and got.count(EventKind.MALFORMED_FRAME) == 0
     assert sensor.frames_sent > 2 * len(got.batches) - 2  # every packet travelled in two parts
     grid = np.arange(0, rec.duration_s, 1 / 208)
-    i0 = int(round((t[0] - sensor.twin.clock_origin_s) * 208))
+    i0 = round((t[0] - sensor.twin.clock_origin_s) * 208)
     ref = np.interp(grid[i0 : i0 + len(t)], rec.time_s, rec.acc_mps2[:, 0])
     np.testing.assert_allclose(got.acc_mps2[:, 0], ref, atol=1e-4)  # float32 on the wire
 
@@ -122,3 +122,17 @@ async def test_twin_garbage_is_counted_not_fatal(world: VirtualWorld) -> None:
     got, _ = await run_end_to_end(world, rec, "movesense", stream_s=2.0, faults=("garbage@0.5",))
     assert got.count(EventKind.MALFORMED_FRAME) == 3
     assert np.all(np.diff(got.time_s) > 0)
+
+
+def test_a_short_notification_ends_a_packet_at_once() -> None:
+    # 3 samples where 8 were expected: the notification is shorter than the link's maximum, so no
+    # continuation can follow and the packet is released without waiting for the next one
+    dec = ms.MovesenseDecoder(ref=1, resource="IMU6", rate_hz=104, max_notification_bytes=244)
+    payload = _imu6_payload(500, np.ones((3, 3)), np.zeros((3, 3)))
+    out = dec.feed(bytes([2, 1]) + payload)
+    assert len(out) == 1 and len(out[0]) == 3
+    # a part of exactly the maximum length may be continued: it waits
+    big = _imu6_payload(600, np.ones((16, 3)), np.zeros((16, 3)))
+    parts = ms.split_notifications(1, big, 244)
+    assert len(parts[0]) == 244 and dec.feed(parts[0]) == []
+    assert len(dec.feed(parts[1])[0]) == 16

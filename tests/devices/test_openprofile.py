@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _sensor_helpers import ipol_lower_back, run_end_to_end
 
 from gaitdir.devices import EventKind
 from gaitdir.devices import _openprofile as op
 from gaitdir.devices._codeccommon import FrameError
 from gaitdir.devices.virtual import VirtualWorld
 
-from _sensor_helpers import ipol_lower_back, run_end_to_end
-
 # The worked example of firmware_notes/gaitdir-open-profile.md ("Frame format"): 100 Hz, ±8 g,
 # ±2000 °/s, sequence 7, first sample at 123 456 789 µs, two samples, board lying flat then tilting.
-SPEC_FRAME = bytes.fromhex("66b20700" "15cd5b07" "0000 0000 0010 0000 0000 0000" "0001 feff 0010 4000 c0ff 0000")
+SPEC_FRAME = bytes.fromhex("66b2070015cd5b070000 0000 0010 0000 0000 00000001 feff 0010 4000 c0ff 0000")
 
 
 def test_spec_worked_example_decodes() -> None:
@@ -23,7 +22,9 @@ def test_spec_worked_example_decodes() -> None:
     assert (frame.acc_range_g, frame.gyro_range_dps) == (8, 2000)
     # 0x1000 = 4096 counts at ±8 g = 1 g
     np.testing.assert_allclose(frame.acc_mps2()[0], [0.0, 0.0, 9.80665])
-    np.testing.assert_allclose(frame.acc_mps2()[1], [256 * 8 / 32768 * 9.80665, -2 * 8 / 32768 * 9.80665, 9.80665])
+    np.testing.assert_allclose(
+        frame.acc_mps2()[1], [256 * 8 / 32768 * 9.80665, -2 * 8 / 32768 * 9.80665, 9.80665]
+    )
     np.testing.assert_allclose(np.degrees(frame.gyr_radps()[1]), [64 * 2000 / 32768, -64 * 2000 / 32768, 0.0])
     assert bytes(frame) == SPEC_FRAME
 
@@ -33,7 +34,9 @@ def test_frames_fit_the_default_mtu_and_grow_with_it() -> None:
     assert op.samples_per_frame(23, gyro=True) == 1
     assert op.samples_per_frame(185, gyro=True) == 14
     assert op.samples_per_frame(247, gyro=True) == 15
-    frame = op.DataFrame.from_si(seq=0, timestamp_us=0, rate_code=6, acc_range_code=2, acc_mps2=np.zeros((2, 3)))
+    frame = op.DataFrame.from_si(
+        seq=0, timestamp_us=0, rate_code=6, acc_range_code=2, acc_mps2=np.zeros((2, 3))
+    )
     assert len(bytes(frame)) == 20  # exactly the 20-byte payload of the default MTU
 
 
@@ -74,7 +77,11 @@ def test_si_round_trip_saturates_like_a_sensor() -> None:
 
 
 def _frame(seq: int, ts_us: int, n: int = 2) -> bytes:
-    return bytes(op.DataFrame.from_si(seq=seq, timestamp_us=ts_us, rate_code=6, acc_range_code=2, acc_mps2=np.ones((n, 3))))
+    return bytes(
+        op.DataFrame.from_si(
+            seq=seq, timestamp_us=ts_us, rate_code=6, acc_range_code=2, acc_mps2=np.ones((n, 3))
+        )
+    )
 
 
 def test_decoder_times_wraps_gaps_and_duplicates() -> None:

@@ -23,7 +23,11 @@ CAPTURED_PREFIX = bytes.fromhex("55 61 35 ff 59 ff 0a 08 00 00 00 00 00 00 b9 fc
 
 def test_uuids_use_the_vendor_base() -> None:
     assert wm.NOTIFY_UUID.endswith("00805f9a34fb") and wm.WRITE_UUID.endswith("00805f9a34fb")
-    assert wm.recognise_name("WT901BLE68") and wm.recognise_name("BWT901BLE5.0") and not wm.recognise_name("Thingy")
+    assert (
+        wm.recognise_name("WT901BLE68")
+        and wm.recognise_name("BWT901BLE5.0")
+        and not wm.recognise_name("Thingy")
+    )
 
 
 def test_captured_packet_at_rest_reads_one_g() -> None:

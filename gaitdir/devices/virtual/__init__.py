@@ -4,7 +4,15 @@ Importing this package does not import bumble; bumble is loaded when a world is 
 sensor started. Product code outside this package never imports bumble.
 """
 
-from gaitdir.devices.virtual import _polar  # noqa: F401  (registers the Polar twins)
+# importing a family's twin module registers its twin in TWINS
+from gaitdir.devices.virtual import (  # noqa: F401
+    _polar,
+    _twins_metamotion,
+    _twins_movesense,
+    _twins_openprofile,
+    _twins_thingy52,
+    _twins_witmotion,
+)
 from gaitdir.devices.virtual._twin import TWINS, Chunk, Fault, Twin, VirtualSensor, register_twin
 from gaitdir.devices.virtual._world import VirtualWorld
 

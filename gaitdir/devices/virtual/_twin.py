@@ -384,6 +384,16 @@ class VirtualSensor:
         return self.recording.duration_s
 
     async def _run(self) -> None:
+        try:
+            await self._replay()
+        except Exception:
+            # A twin that cannot encode must not leave its central waiting forever: it goes away.
+            logger.exception("virtual %s %s: replay failed; the sensor switches off", self.kind, self.address)
+            self._streaming = False
+            self.finished.set()
+            await self._vanish()
+
+    async def _replay(self) -> None:
         while True:
             self._wake.clear()
             next_due_s = math.inf
@@ -395,7 +405,8 @@ class VirtualSensor:
                     await self._emit_due(min(fault.at_s, self.duration_s))
                     await self._inject(fault)
                 if now_s > self.duration_s:
-                    await self._emit_due(self.duration_s, flush=True)
+                    # A last, incomplete frame is never sent: the sensor is switched off before it fills.
+                    await self._emit_due(self.duration_s)
                     await self._finish()
                     return
                 next_due_s = await self._emit_due(now_s)
@@ -408,35 +419,31 @@ class VirtualSensor:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
 
-    async def _emit_due(self, now_s: float, *, flush: bool = False) -> float:
-        """Send every frame whose last sample is due by stream time ``now_s``.
+    async def _emit_due(self, now_s: float) -> float:
+        """Send every complete frame whose last sample is due by stream time ``now_s``.
 
-        Returns the stream time (s) the next frame is due; ``flush`` also sends a final partial frame.
+        Returns the stream time (s) at which the next frame is due.
         """
         if not self._streaming or self._grid is None or self.twin is None:
             return math.inf
         acc, gyr = self._grid
         per_frame = max(1, self.twin.samples_per_frame(self.mtu))
         last_due = min(math.floor(now_s * self._rate_hz + 1e-9), acc.shape[0] - 1)
-        while self._streaming and self._next_index <= last_due:
-            end = self._next_index + per_frame
-            if end - 1 > last_due:
-                if not flush:
-                    break
-                end = last_due + 1
-            idx = np.arange(self._next_index, end)
+        while self._streaming and self._next_index + per_frame - 1 <= last_due:
+            idx = np.arange(self._next_index, self._next_index + per_frame)
             chunk = Chunk(idx, self.sensor_time_s(idx), acc[idx], gyr[idx])
             for characteristic, payload in self.twin.encode(chunk):
                 self.frames_sent += 1
                 await self._send_now(characteristic, payload)
-            self.samples_sent += idx.shape[0]
-            self._next_index = end
+            self.samples_sent += per_frame
+            self._next_index += per_frame
         return (self._next_index + per_frame - 1) / self._rate_hz
 
     async def _inject(self, fault: Fault) -> None:
         logger.info("virtual %s %s: injecting %s at %.3f s", self.kind, self.address, fault.kind, fault.at_s)
         assert self.twin is not None
         if fault.kind == "disconnect":
+            await self._drain()
             if self._connection is not None:
                 with contextlib.suppress(Exception):
                     await self._connection.disconnect()
@@ -451,8 +458,20 @@ class VirtualSensor:
 
     async def _finish(self) -> None:
         self._streaming = False
+        await self._drain()
         self.finished.set()
         await self._vanish()
+
+    async def _drain(self) -> None:
+        """Wait until the frames already sent have left the peripheral (as a sensor's radio would)."""
+        connection = self._connection
+        queue = None if connection is None else connection.data_packet_queue
+        if connection is None or queue is None:
+            return
+        with contextlib.suppress(asyncio.TimeoutError, ValueError):
+            await asyncio.wait_for(queue.drain(connection.handle), 2.0)
+        # Let the central's host hand the last notifications to the client before the link goes.
+        await asyncio.sleep(0.02)
 
 
 def _uuid_le_bytes(uuid: str) -> bytes:

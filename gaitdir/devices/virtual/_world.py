@@ -19,7 +19,8 @@ import asyncio
 import contextlib
 import logging
 import uuid as uuid_module
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from bumble.device import Advertisement, Connection, Device, Peer
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: LE ACL data length of every virtual controller (bytes): 251 emulates data length extension, which
 #: lets a 244-byte notification travel in one link packet (≈5× the throughput of the 27-byte default).
@@ -250,6 +253,21 @@ class _ClientBackend(BaseBleakClient):
         # The virtual central keeps no bond store: forgetting a bond is a disconnect.
         await self.disconnect()
 
+    async def _gatt(self, operation: Awaitable[_T]) -> _T:
+        """Await a bumble GATT operation; a link dropped meanwhile becomes a BleakError.
+
+        bumble cancels requests pending on a connection that goes away; that CancelledError must not
+        escape as if the caller's task had been cancelled.
+        """
+        try:
+            return await operation
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            cancelling = getattr(task, "cancelling", None)  # Python ≥ 3.11
+            if cancelling is None or cancelling():
+                raise
+            raise BleakError(f"the link to {self.address} dropped during a GATT operation") from None
+
     def _require_peer(self) -> Peer:
         if self._peer is None:
             raise BleakError(f"not connected to {self.address}")
@@ -258,20 +276,22 @@ class _ClientBackend(BaseBleakClient):
     async def read_gatt_char(
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
-        return bytearray(await self._require_peer().read_value(characteristic.obj))
+        return bytearray(await self._gatt(self._require_peer().read_value(characteristic.obj)))
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
-        return bytearray(await self._require_peer().read_value(descriptor.obj))
+        return bytearray(await self._gatt(self._require_peer().read_value(descriptor.obj)))
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
     ) -> None:
-        await self._require_peer().write_value(characteristic.obj, bytes(data), with_response=response)
+        await self._gatt(
+            self._require_peer().write_value(characteristic.obj, bytes(data), with_response=response)
+        )
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
-        await self._require_peer().write_value(descriptor.obj, bytes(data), with_response=True)
+        await self._gatt(self._require_peer().write_value(descriptor.obj, bytes(data), with_response=True))
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
@@ -281,11 +301,11 @@ class _ClientBackend(BaseBleakClient):
 
         self._subscribers[characteristic.handle] = subscriber
         # bumble's subscribe writes the CCCD (0x0001 notify / 0x0002 indicate) on the peripheral.
-        await self._require_peer().subscribe(characteristic.obj, subscriber, prefer_notify=True)
+        await self._gatt(self._require_peer().subscribe(characteristic.obj, subscriber, prefer_notify=True))
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         subscriber = self._subscribers.pop(characteristic.handle, None)
-        await self._require_peer().unsubscribe(characteristic.obj, subscriber)
+        await self._gatt(self._require_peer().unsubscribe(characteristic.obj, subscriber))
 
 
 class VirtualWorld:

@@ -1,0 +1,1 @@
+"""Tests of the command line (a package, so that module names such as test_live stay unique)."""
