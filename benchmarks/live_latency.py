@@ -82,7 +82,8 @@ async def _e2e(paths: list[Path], speed: float, workdir: Path) -> list[dict[str,
     from gaitdir.recordings import read_recording
 
     async with VirtualWorld() as world:
-        sensors = [VirtualSensor(world, read_recording(p), kind="polar-h10", speed=speed) for p in paths]
+        recordings = [read_recording(p) for p in paths]
+        sensors = [VirtualSensor(world, r, kind="polar-h10", speed=speed) for r in recordings]
         for sensor in sensors:
             await sensor.start()
 
@@ -101,7 +102,8 @@ async def _e2e(paths: list[Path], speed: float, workdir: Path) -> list[dict[str,
                 DRIVERS["polar-h10"], found.device, backend=world, end_signal=sensor.finished
             )
             events = workdir / f"e2e-{index}.jsonl"
-            summary = await LiveSession(events_path=events, observer=observe).run(source)
+            live = LiveSession(placement=_placement(recordings[index]), events_path=events, observer=observe)
+            summary = await live.run(source)
             lines = [json.loads(x) for x in events.read_text().splitlines()]
             origin = min(arrivals)  # wall time of stream time 0, by the fastest-arriving frame
             return {
@@ -125,6 +127,14 @@ async def _e2e(paths: list[Path], speed: float, workdir: Path) -> list[dict[str,
 # B. Every file, frame by frame
 
 
+def _placement(recording: Any) -> str:
+    """The recording's placement when the detector knows it (what ``live --virtual`` uses), else auto."""
+    from gaitdir.signal import PLACEMENTS
+
+    placement = str(recording.meta.get("placement", "auto")).lower()
+    return placement if placement in PLACEMENTS else "auto"
+
+
 def _framed(path: Path) -> dict[str, Any]:
     from gaitdir.pipeline import StepPipeline, StepTable
     from gaitdir.recordings import read_recording
@@ -133,7 +143,7 @@ def _framed(path: Path) -> dict[str, Any]:
     t = rec.time_s - rec.time_s[0]
     grid = np.arange(math.floor(t[-1] * H10_RATE_HZ) + 1) / H10_RATE_HZ
     acc = np.column_stack([np.interp(grid, t, rec.acc_mps2[:, i]) for i in range(3)])
-    pipeline = StepPipeline()
+    pipeline = StepPipeline(placement=_placement(rec))
     tables, update_s, calibration = [], [], []
     for start in range(0, grid.size - H10_FRAME_SAMPLES + 1, H10_FRAME_SAMPLES):
         sl = slice(start, start + H10_FRAME_SAMPLES)

@@ -80,7 +80,8 @@ async def _run(paths: list[Path], duration_s: float, workdir: Path) -> dict[str,
 
     model = load_model()  # loaded once, outside the measured window
     async with VirtualWorld() as world:
-        sensors = [VirtualSensor(world, read_recording(p), kind="polar-h10", speed=1.0) for p in paths]
+        recordings = [read_recording(p) for p in paths]
+        sensors = [VirtualSensor(world, r, kind="polar-h10", speed=1.0) for r in recordings]
         for sensor in sensors:
             await sensor.start()
         sessions = []
@@ -89,7 +90,10 @@ async def _run(paths: list[Path], duration_s: float, workdir: Path) -> dict[str,
             sessions.append(
                 SensorSession(DRIVERS["polar-h10"], found.device, backend=world, end_signal=sensor.finished)
             )
-        pipelines = [_TimedPipeline(StepPipeline(model)) for _ in sensors]
+        pipelines = [
+            _TimedPipeline(StepPipeline(model, placement=str(r.meta.get("placement", "auto"))))
+            for r in recordings
+        ]
         records = [workdir / f"sensor-{i}.csv" for i in range(len(sensors))]
         lives = [
             LiveSession(pipeline=pl, record_path=rec, duration_s=duration_s)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import itertools
 import sys
 import time
 import warnings
@@ -99,7 +100,7 @@ class Case:
     own_foot_only: bool  # time only the directly observed ICs (foot sensors)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(path: Path) -> Recording:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -261,7 +262,7 @@ def latency_p95(cases: list[Case], chunk_s: float = 0.1) -> tuple[float, int]:
         det = StepDetector(placement=rec.meta.get("placement", "auto")).reset()
         edges = np.searchsorted(rec.time_s, np.arange(rec.time_s[0], rec.time_s[-1] + chunk_s, chunk_s))
         edges = np.unique(np.concatenate([edges, [rec.n_samples]]))
-        for a, b in zip(edges[:-1], edges[1:]):
+        for a, b in itertools.pairwise(edges):
             batch = det.update(rec.time_s[a:b], rec.acc_mps2[a:b])
             lat.extend((batch.emitted_s - batch.end_s).tolist())
         batch = det.flush()
@@ -302,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         "own-foot contacts vs that foot's heel strikes); count error: all steps vs all reference steps "
         "(both feet) inside the annotated window."
     )
-    header = f"{'method':<9} {'placement':<19} {'split':<9} {'F1':>6} {'prec':>6} {'recall':>6} {'count':>7} {'n_time':>6} {'n_step':>6}"
+    header = (
+        f"{'method':<9} {'placement':<19} {'split':<9} {'F1':>6} {'prec':>6} {'recall':>6} "
+        f"{'count':>7} {'n_time':>6} {'n_step':>6}"
+    )
     print(header)
     print("-" * len(header))
     groups: dict[tuple[str, str], list[Case]] = {}

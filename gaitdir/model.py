@@ -71,6 +71,7 @@ __all__ = [
     "default_model_path",
     "evaluate",
     "file_sha256",
+    "first_bout_log_odds",
     "forward_log_odds",
     "load_model",
     "parse_forward_axis",
@@ -836,6 +837,92 @@ def smooth_log_odds(
     return out, ((prev_end, prev) if out.shape[0] else carry)
 
 
+def first_bout_log_odds(
+    model: DirectionModel,
+    features: np.ndarray,
+    start_s: np.ndarray,
+    end_s: np.ndarray,
+    *,
+    decay: float = EVIDENCE_DECAY,
+    min_steps: int = 2,
+    max_steps: int = 8,
+    margin: float = 4.0,
+    final: bool = False,
+    hold: bool = False,
+    settle_steps: int = 2,
+) -> tuple[np.ndarray, int | None, float]:
+    """Label the first steps of a session under first-bout calibration, one step at a time.
+
+    The same rule whether the steps arrive one by one or all at once: after each step the calibration
+    (:func:`calibration_decision`) either decides the AP sign or not. Before it decides, each step is
+    labelled under the current best sign (``hold=False``) or not yet (``hold=True``, NaN); from the
+    deciding step on, every step is labelled under the decided sign with evidence carried from the first
+    step (:func:`smooth_log_odds`).
+
+    Parameters
+    ----------
+    model : DirectionModel
+    features : ndarray, shape (k, n_features)
+        Features of the session's steps so far, in order, at ap_sign = +1.
+    start_s, end_s : ndarray, shape (k,)
+    decay : float
+        Evidence carried within bouts.
+    min_steps, max_steps, margin : see :func:`calibration_decision`
+    final : bool
+        The stream ended: decide with what there is.
+    hold : bool
+        Leave steps before the decision unlabelled (NaN) instead of labelling them provisionally.
+    settle_steps : int, default=2
+        The session's first steps do not count towards the decision (unless nothing else is there at
+        the end): gait initiation is atypical, and the detector's AP axis is still settling then (on
+        rotated IPOL recordings its direction can still turn by more than 90° over the first steps).
+
+    Returns
+    -------
+    log_odds : ndarray, shape (k,)
+        Forward log-odds each step is labelled with (NaN where not labelled yet).
+    decided_at : int or None
+        Index of the step after which the sign was decided (None: not yet).
+    sign : float
+        The decided sign, or the current best one.
+    """
+    k = features.shape[0]
+    out = np.full(k, np.nan)
+    if k == 0:
+        return out, None, 1.0
+    scores = calibration_scores(model, features)
+    mirrored = mirror_features(features)
+
+    def carried(sign: float, n: int) -> np.ndarray:
+        lo = forward_log_odds(model, features[:n] if sign > 0 else mirrored[:n])
+        return smooth_log_odds(lo, start_s[:n], end_s[:n], decay=decay)[0]
+
+    rule = {"min_steps": min_steps, "max_steps": max_steps, "margin": margin}
+
+    def usable(n: int) -> np.ndarray:
+        return scores[settle_steps:n] if n > settle_steps else scores[:0]
+
+    for j in range(k):
+        sign = calibration_decision(usable(j + 1), **rule)
+        if sign is not None:
+            values = carried(sign, k)
+            first = 0 if hold else j
+            out[first:] = values[first:]
+            return out, j, sign
+        if not hold:
+            evidence = usable(j + 1) if j + 1 > settle_steps else scores[: j + 1]
+            best = 1.0 if np.median(evidence) >= 0 else -1.0
+            out[j] = carried(best, j + 1)[j]
+    evidence = usable(k) if k > settle_steps else scores
+    best = 1.0 if np.median(evidence) >= 0 else -1.0
+    if final:
+        values = carried(best, k)
+        if hold:
+            out[:] = values
+        return out, k - 1, best
+    return out, None, best
+
+
 # ----------------------------------------------------------------------------------------------------
 # Evaluation
 
@@ -901,19 +988,6 @@ def _predict_bouts(
     """Labels as the pipeline gives them: per-step log-odds carried within bouts."""
     log_odds, _ = smooth_log_odds(forward_log_odds(model, features), rs.start_s, rs.end_s, decay=decay)
     return np.where(log_odds >= 0, "forward", "backward")
-
-
-def first_bout_sign(model: DirectionModel, features: np.ndarray, **rule: Any) -> float:
-    """AP sign that first-bout calibration picks from steps in order (features at ap_sign = +1).
-
-    ``rule`` holds keyword arguments of :func:`calibration_decision`.
-    """
-    scores = calibration_scores(model, features)
-    for k in range(1, scores.shape[0] + 1):
-        sign = calibration_decision(scores[:k], **rule)
-        if sign is not None:
-            return sign
-    return 1.0
 
 
 def evaluate(
@@ -1023,9 +1097,16 @@ def evaluate(
             pred = _predict_bouts(fold_model, X, rs, decay)[keep]
             single = fold_model.classifier.predict(X[keep])
             # First-bout calibration as the pipeline does it: the first steps are assumed forward.
-            sign = first_bout_sign(fold_model, rs.features, max_steps=calibration_steps)
-            calibrated = rs.features if sign > 0 else mirror_features(rs.features)
-            pred_cal = _predict_bouts(fold_model, calibrated, rs, decay)[keep]
+            cal_log_odds, _, _ = first_bout_log_odds(
+                fold_model,
+                rs.features,
+                rs.start_s,
+                rs.end_s,
+                decay=decay,
+                max_steps=calibration_steps,
+                final=True,
+            )
+            pred_cal = np.where(cal_log_odds >= 0, "forward", "backward")[keep]
             for c in CLASSES:
                 sel = truth == c
                 n_fold[c] += int(sel.sum())

@@ -12,9 +12,12 @@ wearer's front, in this order:
 
 1. ``forward_axis`` — given by the user, a device/placement profile or recording metadata (``"+x"``,
    ``"-y"``, or a 3-vector in sensor coordinates). Each step's AP sign is the sign of the cosine between
-   that axis and the detector's AP axis in sensor coordinates (``forward_reference_ = "axis"``).
+   that axis and the detector's AP axis in sensor coordinates (``forward_reference_ = "axis"``). The
+   session's first ``calibration_settle_steps`` steps, while the detector's AP axis is still settling,
+   are taken as forward (as in calibration).
 2. Otherwise, **first-bout calibration**: the first steps of the session are assumed to be forward. The
-   pipeline scores them under both AP signs and keeps the sign under which the model finds them forward
+   pipeline scores them (from the third step on: the first two are gait initiation, and the detector's
+   AP axis is still settling) under both AP signs and keeps the sign under which the model finds them forward
    (``forward_reference_ = "first-bout"``). It decides as soon as the evidence is clear (the last
    ``min_calibration_steps`` steps each favour one sign by ``calibration_margin`` log-odds and the median
    of all held steps agrees), and at the latest after ``calibration_steps`` steps. Until then each step
@@ -42,8 +45,8 @@ from gaitdir.model import (
     EVIDENCE_DECAY,
     DirectionModel,
     ap_sign_from_axis,
-    calibration_decision,
     calibration_scores,
+    first_bout_log_odds,
     forward_log_odds,
     load_model,
     parse_forward_axis,
@@ -139,6 +142,9 @@ class StepPipeline:
         False: steps before the calibration decides are labelled at once under the current best AP sign
         (the sign under which the steps so far look forward), so calibration adds no latency. True: they
         are held and labelled under the final sign when it decides (consistent, but later).
+    calibration_settle_steps : int, default=2
+        The session's first steps do not count towards calibration (gait initiation; the detector's AP
+        axis is still settling); they are labelled under the best sign so far.
     detector_params : dict, optional
         Extra keyword arguments for :class:`gaitdir.signal.StepDetector` (override the model's).
 
@@ -165,6 +171,7 @@ class StepPipeline:
         calibration_margin: float = 4.0,
         evidence_decay: float = EVIDENCE_DECAY,
         hold_calibration_steps: bool = False,
+        calibration_settle_steps: int = 2,
         detector_params: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
@@ -175,6 +182,7 @@ class StepPipeline:
         self.calibration_margin = calibration_margin
         self.evidence_decay = evidence_decay
         self.hold_calibration_steps = hold_calibration_steps
+        self.calibration_settle_steps = calibration_settle_steps
         self.detector_params = detector_params
         self._started = False
 
@@ -196,8 +204,9 @@ class StepPipeline:
         self.n_steps_ = 0
         self._sign = 1.0  # last AP sign used (continuity when the axis comparison is undecidable)
         self._pending: list[tuple[StepBatch, np.ndarray]] = []
-        self._scores: list[np.ndarray] = []
         self._carry: tuple[float, float] | None = None
+        self._axis_seen = False
+        self._n_labelled_pending = 0  # held calibration steps already labelled provisionally
         self._started = True
 
     def reset(self) -> StepPipeline:
@@ -253,7 +262,6 @@ class StepPipeline:
         end = np.concatenate([np.asarray(b.end_s, dtype=float) for b in batches])
         p_forward = 1.0 / (1.0 + np.exp(-log_odds))
         forward = log_odds >= 0
-        self.n_steps_ += start.shape[0]
         return StepTable(
             time_s=start,
             duration_s=end - start,
@@ -264,72 +272,103 @@ class StepPipeline:
 
     def _label(self, batch: StepBatch, *, final: bool) -> StepTable:
         features = step_features(batch) if len(batch) else np.zeros((0, len(FEATURE_NAMES)))
-        if self.forward_reference_ == "axis" and len(batch) and _ap_axis_of(batch) is None:
-            # Without the detector's AP axis in sensor coordinates a given axis cannot be compared.
-            warnings.warn(
-                "the step detector reports no AP axis in sensor coordinates; forward_axis is ignored and "
-                "the first steps calibrate the forward direction instead",
-                stacklevel=3,
-            )
-            self.forward_reference_ = None
-            self.forward_axis_sensor_ = None
-        if self.forward_reference_ is not None:
-            if not len(batch):
-                return StepTable()
-            sign = self._sign_for(batch)
-            log_odds, self._carry = smooth_log_odds(
-                forward_log_odds(self.model_, features if sign > 0 else mirror_features(features)),
-                batch.start_s,
-                batch.end_s,
-                decay=self.evidence_decay,
-                carry=self._carry,
-            )
-            return self._table([batch], log_odds, batch.emitted_s)
-        return self._calibrate(batch, features, final=final)
+        if self.forward_reference_ == "axis" and not self._axis_seen:
+            if _ap_axis_of(batch) is None:
+                # The detector has no AP axis yet (start of a stream): hold the steps until it has one.
+                if len(batch):
+                    self._pending.append((batch, features))
+                n_held = sum(len(b) for b, _ in self._pending)
+                if not (final or n_held > self.calibration_steps) or not n_held:
+                    return StepTable()
+                warnings.warn(
+                    "the step detector reports no AP axis in sensor coordinates; forward_axis cannot be "
+                    "used and the first steps calibrate the forward direction instead",
+                    stacklevel=3,
+                )
+                self.forward_reference_ = None
+                self.forward_axis_sensor_ = None
+                self._n_labelled_pending = 0
+                return self._calibrate(batch, features, final=final, held_already=True)
+            self._axis_seen = True
+        if self.forward_reference_ is None:
+            return self._calibrate(batch, features, final=final)
+        if not len(batch) and not self._pending:
+            return StepTable()
+        sign = self._sign_for(batch)
+        # Steps held while the axis was unknown share this batch's AP sign (the AP signal is continuous).
+        held = [*self._pending, (batch, features)]
+        self._pending = []
+        batches = [b for b, _ in held if len(b)]
+        feats = np.concatenate([f for _, f in held])
+        signs = np.full(feats.shape[0], sign)
+        settling = max(0, min(feats.shape[0], self.calibration_settle_steps - self.n_steps_))
+        if settling:
+            # While the detector's AP axis settles (the session's first steps) the AP signal need not
+            # lie along the axis it reports; these steps are taken as forward, as in calibration.
+            signs[:settling] = np.where(calibration_scores(self.model_, feats[:settling]) >= 0, 1.0, -1.0)
+        oriented = np.where(signs[:, None] > 0, feats, mirror_features(feats))
+        log_odds, self._carry = smooth_log_odds(
+            forward_log_odds(self.model_, oriented),
+            np.concatenate([b.start_s for b in batches]),
+            np.concatenate([b.end_s for b in batches]),
+            decay=self.evidence_decay,
+            carry=self._carry,
+        )
+        self.n_steps_ += feats.shape[0]
+        return self._table(batches, log_odds, batch.emitted_s)
 
-    def _calibrate(self, batch: StepBatch, features: np.ndarray, *, final: bool) -> StepTable:
-        """First-bout calibration: hold the steps' evidence until the AP sign is decided."""
-        if len(batch):
+    def _calibrate(
+        self, batch: StepBatch, features: np.ndarray, *, final: bool, held_already: bool = False
+    ) -> StepTable:
+        """First-bout calibration (step by step, whatever the batch sizes; see the module docstring)."""
+        if len(batch) and not held_already:
             self._pending.append((batch, features))
-            self._scores.append(calibration_scores(self.model_, features))
         if not self._pending:
             return StepTable()
-        scores = np.concatenate(self._scores)
-        decided = calibration_decision(
-            scores,
+        batches = [b for b, _ in self._pending]
+        start = np.concatenate([b.start_s for b in batches])
+        end = np.concatenate([b.end_s for b in batches])
+        log_odds, decided_at, sign = first_bout_log_odds(
+            self.model_,
+            np.concatenate([f for _, f in self._pending]),
+            start,
+            end,
+            decay=self.evidence_decay,
             min_steps=self.min_calibration_steps,
             max_steps=self.calibration_steps,
             margin=self.calibration_margin,
             final=final,
+            hold=self.hold_calibration_steps,
+            settle_steps=self.calibration_settle_steps,
         )
-        sign = decided if decided is not None else (1.0 if np.median(scores) >= 0 else -1.0)
-        held = np.concatenate([f for _, f in self._pending])
-        # Evidence of the held steps under the chosen sign, carried from the session's first step.
-        log_odds, carry = smooth_log_odds(
-            forward_log_odds(self.model_, held if sign > 0 else mirror_features(held)),
-            np.concatenate([b.start_s for b, _ in self._pending]),
-            np.concatenate([b.end_s for b, _ in self._pending]),
-            decay=self.evidence_decay,
-        )
-        if decided is None:
-            if self.hold_calibration_steps or not len(batch):
-                return StepTable()
-            # Provisional label under the current best sign (the first steps are assumed forward).
-            return self._table([batch], log_odds[-len(batch) :], batch.emitted_s)
-        self._sign = sign
-        self._carry = carry
-        self.forward_reference_ = "first-bout"
-        last_axis = _ap_axis_of(self._pending[-1][0])
-        if last_axis is not None:
-            self.forward_axis_sensor_ = sign * last_axis
-        logger.info("forward reference from the first %d steps: AP sign %+d", held.shape[0], sign)
-        batches = [b for b, _ in self._pending]
-        self._pending, self._scores = [], []
-        if self.hold_calibration_steps:
-            return self._table(batches, log_odds, float(batches[-1].emitted_s))
-        if not len(batch):
+        # Steps not labelled yet; before the decision (hold mode) they stay NaN and wait.
+        first = self._n_labelled_pending
+        if decided_at is not None:
+            self._sign = sign
+            self.forward_reference_ = "first-bout"
+            last_axis = _ap_axis_of(batches[-1])
+            if last_axis is not None:
+                self.forward_axis_sensor_ = sign * last_axis
+            # Carry the decided-sign evidence of the last held step into the steps that follow.
+            self._carry = (float(end[-1]), float(log_odds[-1]))
+            self._pending = []
+            self._n_labelled_pending = 0
+            logger.info("forward reference from the first %d steps: AP sign %+d", decided_at + 1, sign)
+        new = np.arange(start.shape[0]) >= first
+        new &= ~np.isnan(log_odds)
+        if not new.any():
             return StepTable()
-        return self._table([batch], log_odds[-len(batch) :], batch.emitted_s)
+        if self._pending:
+            self._n_labelled_pending = int(np.flatnonzero(new)[-1]) + 1
+        self.n_steps_ += int(new.sum())
+        table = self._table(batches, np.nan_to_num(log_odds), float(batch.emitted_s))
+        return StepTable(
+            time_s=table.time_s[new],
+            duration_s=table.duration_s[new],
+            direction=table.direction[new],
+            confidence=table.confidence[new],
+            emitted_s=table.emitted_s[new],
+        )
 
     def _sign_for(self, batch: StepBatch) -> float:
         """AP sign of this batch relative to the wearer's front (continuity when undecidable)."""

@@ -159,9 +159,11 @@ def _is_kuhar_tree(path: Path) -> bool:
 def _read_training_data(paths: Sequence[Path], fmt: RecordingFormat | None) -> list[Recording]:
     """Read every recording the arguments name; KU-HAR trees go through the dataset reader.
 
-    Unlike ``classify``, a bad file stops the command: training or evaluating on a silently smaller set
-    would give figures the user did not ask for.
+    Unlike ``classify``, a bad recording stops the command: training or evaluating on a silently smaller
+    set would give figures the user did not ask for. Only files found in a folder that are not recordings
+    at all (a README, a licence) are skipped, with a warning.
     """
+    from gaitdir.errors import UnknownFormatError
     from gaitdir.recordings import read_kuhar_dataset, read_recording
 
     recordings: list[Recording] = []
@@ -170,7 +172,15 @@ def _read_training_data(paths: Sequence[Path], fmt: RecordingFormat | None) -> l
             recordings.extend(read_kuhar_dataset(path))
             continue
         for file in _expand(path):
-            recordings.append(read_recording(file, format=None if fmt is None else fmt.value))
+            try:
+                recordings.append(read_recording(file, format=None if fmt is None else fmt.value))
+            except UnknownFormatError:
+                if file == path:
+                    raise
+                # A folder often holds a README or a licence beside the data; that is not an error.
+                warnings.warn(
+                    f"skipped {file}: not a recording format gaitdir reads", UserWarning, stacklevel=1
+                )
     return recordings
 
 

@@ -25,10 +25,15 @@ from gaitdir.devices._base import (
     register_driver,
     resolve_backends,
 )
+from gaitdir.devices._metamotion import MetaMotionDriver
+from gaitdir.devices._movesense import MovesenseDriver
+from gaitdir.devices._openprofile import OpenProfileDriver
 from gaitdir.devices._polar import PmdStreamDecoder, PolarH10Driver, PolarPmdDriver, PolarVerityDriver
 from gaitdir.devices._scan import FoundSensor, find_device, scan
 from gaitdir.devices._session import SensorSession
+from gaitdir.devices._thingy52 import ThingyDriver
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
+from gaitdir.devices._witmotion import WitMotionDriver
 
 __all__ = [
     "DRIVERS",
@@ -39,6 +44,9 @@ __all__ = [
     "GattSensorDriver",
     "ImuBatch",
     "MalformedFrameError",
+    "MetaMotionDriver",
+    "MovesenseDriver",
+    "OpenProfileDriver",
     "PmdStreamDecoder",
     "PolarH10Driver",
     "PolarPmdDriver",
@@ -47,6 +55,8 @@ __all__ = [
     "SensorInfo",
     "SensorSession",
     "StreamEvent",
+    "ThingyDriver",
+    "WitMotionDriver",
     "driver_for",
     "find_device",
     "register_driver",

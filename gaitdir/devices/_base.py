@@ -410,6 +410,9 @@ class GattSensorDriver(SensorDriver):
             await self._check_services()
             await self._subscribe()
             await self.after_subscribe()
+        except (BleakError, asyncio.TimeoutError, OSError) as exc:
+            await self.disconnect()
+            raise DeviceError(f"{self.kind} {self.address}: setting up the connection failed: {exc}") from exc
         except BaseException:
             await self.disconnect()
             raise

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from gaitdir.devices._base import STANDARD_GRAVITY_MPS2
 from gaitdir.errors import DeviceError
 
-#: Standard gravity (m/s² per g), used for every g → m/s² conversion.
-STANDARD_GRAVITY_MPS2 = 9.80665
+__all__ = ["STANDARD_GRAVITY_MPS2", "DerivedClock", "FrameError", "WrapUnwrapper", "to_int16_counts"]
 
 
 class FrameError(DeviceError, ValueError):

@@ -13,6 +13,9 @@ Policy, in the order things happen:
   time between the last sample before the drop and that sample.
 * Samples are de-duplicated by sensor time: nothing at or before the last yielded sensor time is
   yielded again (duplicated notifications after a re-subscribe, replays after a restart).
+* A sensor clock that comes back more than ``CLOCK_RESET_S`` behind the last sample (the sensor
+  rebooted during the outage) is continued from the last sample plus the wall-clock outage instead
+  of having every new sample dropped as a duplicate.
 * ``STOPPED_BY_SENSOR`` is passed on, then the stream is started again on the sensor.
 * ``ENDED`` is the last item: after :meth:`SensorSession.stop`, when reconnecting gave up (the device
   is gone for good), or when ``end_signal`` is set — the explicit "no more data" a replaying virtual
@@ -38,6 +41,9 @@ from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.errors import DeviceError
 
 logger = logging.getLogger(__name__)
+
+#: A sensor clock that restarts more than this far (s) behind the last sample was reset, not replayed.
+CLOCK_RESET_S: float = 1.0
 
 
 class SensorSession:
@@ -89,6 +95,7 @@ class SensorSession:
         self.restarts = 0
         self.duplicates_dropped = 0
         self.last_sensor_time_s = -math.inf
+        self._offset_s = 0.0
         self._stopping = False
 
     @property
@@ -127,9 +134,30 @@ class SensorSession:
             None if batch.gyr_radps is None else batch.gyr_radps[keep],
         )
 
+    def _rebase_if_clock_reset(self, batch: ImuBatch, since_s: float | None) -> ImuBatch:
+        """Shift a reset sensor clock so that it continues after the last sample.
+
+        A sensor that rebooted during an outage (a Polar H10 falls back to its 2019-01-01 default
+        time) restarts its clock far behind the last sample; de-duplication would then drop every
+        new sample. A first batch more than :data:`CLOCK_RESET_S` behind is taken as such a reset:
+        its clock is offset to continue after the last sample plus the wall-clock outage.
+        """
+        if self._offset_s:
+            batch = ImuBatch(batch.sensor_time_s + self._offset_s, batch.acc_mps2, batch.gyr_radps)
+        last = self.last_sensor_time_s
+        if since_s is None or not math.isfinite(last) or batch.sensor_time_s[-1] >= last - CLOCK_RESET_S:
+            return batch
+        outage_s = max(time.monotonic() - since_s, 0.0)
+        shift = last + outage_s - float(batch.sensor_time_s[0])
+        self._offset_s += shift
+        logger.warning("sensor clock went back by %.1f s (sensor restarted?); continuing it", shift)
+        return ImuBatch(batch.sensor_time_s + shift, batch.acc_mps2, batch.gyr_radps)
+
     async def stream(self) -> AsyncIterator[ImuBatch | StreamEvent]:
         """Batches and events until ``ENDED``. Raises :class:`DeviceError` if the first connect fails."""
         self._stopping = False
+        self.last_sensor_time_s = -math.inf
+        self._offset_s = 0.0
         driver = self._new_driver()
         self.driver = driver
         try:
@@ -139,11 +167,13 @@ class SensorSession:
             await driver.disconnect()
             raise
         pending: StreamEvent | None = None
+        resumed_at: float | None = None  # wall time of the drop/stop the stream resumed from
         try:
             while True:
                 async for item in driver.stream():
                     if isinstance(item, ImuBatch):
-                        batch = self._fresh(item)
+                        batch = self._fresh(self._rebase_if_clock_reset(item, resumed_at))
+                        resumed_at = None
                         if not len(batch):
                             continue
                         if pending is not None:
@@ -163,6 +193,7 @@ class SensorSession:
                         pending = None
                     yield item
                     if item.kind is EventKind.STOPPED_BY_SENSOR and not self._stopping:
+                        resumed_at = time.monotonic()
                         try:
                             await driver.start()
                             self.restarts += 1
@@ -177,6 +208,7 @@ class SensorSession:
                     yield StreamEvent(EventKind.ENDED, "stopped")
                     return
                 # Only now — the consumer has handled DISCONNECTED — do we try to get the link back.
+                resumed_at = time.monotonic()
                 outcome = None
                 async for event in self._reconnect(driver):
                     if event.kind is EventKind.RECONNECTED:

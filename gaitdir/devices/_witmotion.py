@@ -276,6 +276,7 @@ class WitMotionDriver(EventfulDriverMixin):
         super().__init__(*args, **kwargs)
         self._clock: DerivedClock | None = None
         self._notifying = False
+        self._rate_written: float | None = None
 
     @classmethod
     def recognise(cls, name: str | None, service_uuids: Sequence[str]) -> bool:
@@ -313,10 +314,14 @@ class WitMotionDriver(EventfulDriverMixin):
 
     async def start(self) -> None:
         self._decoder = self.new_decoder()
-        for i, payload in enumerate(self.start_commands()):
-            if i:
-                await asyncio.sleep(self.register_pause_s)
-            await self.command(payload, expect_response=False)
+        rate_hz = self.effective_sample_rate_hz
+        if self._rate_written != rate_hz:
+            # "save" writes flash: once per driver, not again at every reconnect (the module keeps it)
+            for i, payload in enumerate(self.start_commands()):
+                if i:
+                    await asyncio.sleep(self.register_pause_s)
+                await self.command(payload, expect_response=False)
+            self._rate_written = rate_hz
         if not self._notifying:
             await self.client.start_notify(NOTIFY_UUID, self._data_callback(NOTIFY_UUID))
             self._notifying = True

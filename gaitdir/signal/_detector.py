@@ -26,6 +26,7 @@ that contact → the next own IC. (Own-foot ICs are flagged in ``StepBatch.infer
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ _FOOT = _Profile(
     ic_offset_s=0.15,
     fill_missed=True,
     per_stride=True,
+    early_emit=1.05,
 )
 _PHONE = _TRUNK
 
@@ -234,7 +236,8 @@ class StepDetector:
         if self.detection_signal is not None:
             if self.detection_signal not in ("vertical", "magnitude", "impact", "stance"):
                 raise ValueError(
-                    f"unknown detection_signal {self.detection_signal!r}; expected 'vertical', 'magnitude' or 'impact'"
+                    f"unknown detection_signal {self.detection_signal!r}; "
+                    "expected 'vertical', 'magnitude', 'impact' or 'stance'"
                 )
             over["signal"] = self.detection_signal
         return _Profile(**{**base.__dict__, **over})
@@ -284,6 +287,7 @@ class StepDetector:
         self._bout: list[int] = []  # IC grid indices of the current bout
         self._active = False
         self._intervals: deque[int] = deque(maxlen=9)
+        self._set_intervals(None)
         self._filled: set[int] = set()  # ICs inserted by fill_missed, not seen directly
         # what was emitted past the bout's last contact: 0 nothing, 1 its step (predicted end),
         # 2 also the inferred closing step
@@ -328,7 +332,9 @@ class StepDetector:
             raise ValueError(f"gyr_radps must have shape {acc.shape}, got {gyr.shape}")
         if self._has_gyro is None and t.size:
             self._has_gyro = gyr is not None
-        values = acc if not self._has_gyro else np.hstack([acc, gyr if gyr is not None else np.zeros_like(acc)])
+        values = (
+            acc if not self._has_gyro else np.hstack([acc, gyr if gyr is not None else np.zeros_like(acc)])
+        )
         finite = np.isfinite(t) & np.isfinite(values).all(axis=1)
         if not finite.all():
             logger.warning("dropping %d non-finite samples", int((~finite).sum()))
@@ -392,7 +398,7 @@ class StepDetector:
             raw = fr.vertical_mps2
         elif self._p.signal == "magnitude":
             raw = fr.magnitude_mps2
-        else:  # "impact"/"stance": how far the acceleration's norm is from 1 g (swing and heel strike of a foot)
+        else:  # "impact"/"stance": distance of the norm from 1 g (a foot's swing and heel strike)
             raw = np.abs(fr.magnitude_mps2 - (0.0 if gravity_removed else STANDARD_GRAVITY_MPS2))
         s = self._filt(raw)
         env = np.sqrt(self._env(s * s, initial=0.0))
@@ -446,7 +452,7 @@ class StepDetector:
             return
         quiet = horizon - self._bout[-1]
         self._emit_due(quiet, steps)
-        if quiet > self._limit():
+        if quiet > self._lim:
             self._end_bout(steps)
 
     def _emit_due(self, quiet: int, steps: list) -> None:
@@ -454,29 +460,28 @@ class StepDetector:
         if not (self._active and self._bout and self._intervals):
             return
         last = self._bout[-1]
-        med = float(np.median(self._intervals))
         if self._p.per_stride:
-            half = last + round(med / 2)
-            if self._stage == 0 and quiet > round(med / 2):
+            half = last + self._half_i
+            if self._stage == 0 and quiet > self._half_i:
                 # the other foot's contact is due at mid-stride: emit this foot's step now
                 self._emit(last, min(half, self._seg_end), steps, inferred=False)
                 self._stage = 1
-            if self._stage == 1 and quiet > round(self._p.early_emit * med):
-                end = min(last + round(med), self._seg_end)
+            if self._stage == 1 and quiet > self._early_i:
+                end = min(last + self._med_i, self._seg_end)
                 if end > half:
                     self._emit(half, end, steps, inferred=True)
                 self._stage = 2
             return
-        if self._stage == 0 and quiet > round(self._p.early_emit * med):
+        if self._stage == 0 and quiet > self._early_i:
             # The next contact is late: the walker is probably stopping. Emit the step now, its end
             # predicted from the bout's median step, rather than waiting for the bout's timeout.
-            self._emit(last, min(last + round(med), self._seg_end), steps, inferred=last in self._filled)
+            self._emit(last, min(last + self._med_i, self._seg_end), steps, inferred=last in self._filled)
             self._stage = 1
-        if self._stage == 1 and self._closing and quiet > 2 * round(med):
+        if self._stage == 1 and self._closing and quiet > 2 * self._med_i:
             # Walking ends with the trailing foot closing beside the other: a real contact that
             # barely moves the trunk, inferred one median step after the last contact seen.
-            closing = last + round(med)
-            end = min(closing + round(med), self._seg_end)
+            closing = last + self._med_i
+            end = min(closing + self._med_i, self._seg_end)
             if end > closing:
                 self._filled.add(closing)
                 self._emit(closing, end, steps, inferred=True)
@@ -484,12 +489,29 @@ class StepDetector:
 
     @property
     def _closing(self) -> bool:
-        return self._p.closing_step and not self._p.per_stride
+        return bool(self._p.closing_step) and not self._p.per_stride
 
-    def _limit(self) -> int:
-        if self._active and self._intervals:
-            return min(self._max_int, round(2.5 * float(np.median(self._intervals))))
-        return self._max_int
+    def _set_intervals(self, intervals: list[int] | None = None) -> None:
+        """Record step intervals (None: forget them) and refresh what is derived from their median.
+
+        Called once per contact: a pure-Python median of at most 9 numbers and a few cached integers
+        keep the per-step cost to microseconds.
+        """
+        if intervals is None:
+            self._intervals.clear()
+        else:
+            self._intervals.extend(intervals)
+        v = sorted(self._intervals)
+        n = len(v)
+        if n == 0 or not self._active:
+            self._med = 0.0
+            self._lim = self._max_int
+        else:
+            self._med = float(v[n // 2]) if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
+            self._lim = min(self._max_int, round(2.5 * self._med))
+        self._med_i = round(self._med)
+        self._half_i = round(self._med / 2)
+        self._early_i = round(self._p.early_emit * self._med)
 
     # ------------------------------------------------------------------------------------------------
     # bouts
@@ -501,12 +523,12 @@ class StepDetector:
         d = ic - bout[-1]
         if d < self._min_int:
             return
-        if d > self._limit():
+        if d > self._lim:
             self._end_bout(steps)
             self._bout.append(ic)
             return
         if self._active:
-            med = float(np.median(self._intervals))
+            med = self._med
             last = bout[-1]
             filling = self._p.fill_missed and len(self._intervals) >= 2 and self._stage < 2
             if filling and 1.6 * med <= d <= 2.4 * med:
@@ -519,11 +541,11 @@ class StepDetector:
                 self._stage = 0
             elif self._stage == 2 and not self._p.per_stride:
                 # the contact inferred as closing turned out to be a missed step inside the bout
-                bout.append(last + round(med))
+                bout.append(last + self._med_i)
             self._close_interval(bout[-1], ic, steps)
             # the raw interval between seen contacts: a bout that started on a spurious half-interval
             # corrects its median instead of filling every interval
-            self._intervals.append(d)
+            self._set_intervals([d])
             bout.append(ic)
             self._stage = 0
             del bout[:-2]
@@ -534,10 +556,10 @@ class StepDetector:
             recent = np.diff(np.asarray(bout[-n:]))
             if recent.max() <= self._p.regularity * recent.min():
                 self._active = True
-                for a, b in zip(bout[:-1], bout[1:]):
+                for a, b in itertools.pairwise(bout):
                     self._stage = 0
                     self._close_interval(a, b, steps)
-                self._intervals.extend(np.diff(np.asarray(bout)).tolist())
+                self._set_intervals(np.diff(np.asarray(bout)).tolist())
                 del bout[:-1]
             else:
                 del bout[: len(bout) - n + 1]
@@ -550,7 +572,7 @@ class StepDetector:
                 self._emit(start, mid, steps, inferred=False)
                 self._emit(mid, end, steps, inferred=True)
             elif self._stage == 1 and self._intervals:
-                half = start + round(float(np.median(self._intervals)) / 2)
+                half = start + self._half_i
                 self._emit(half, max(end, half + 1), steps, inferred=True)
         elif self._stage == 0:
             self._emit(start, end, steps, inferred=start in self._filled)
@@ -562,7 +584,7 @@ class StepDetector:
         self._bout = []
         self._active = False
         self._stage = 0
-        self._intervals.clear()
+        self._set_intervals(None)
         self._filled.clear()
 
     def _emit(self, start: int, end: int, steps: list, *, inferred: bool) -> None:
@@ -570,7 +592,9 @@ class StepDetector:
 
     # ------------------------------------------------------------------------------------------------
     # body buffer and output
-    def _append_body(self, k0: int, v: np.ndarray, ap: np.ndarray, ml: np.ndarray, gyr: np.ndarray | None) -> None:
+    def _append_body(
+        self, k0: int, v: np.ndarray, ap: np.ndarray, ml: np.ndarray, gyr: np.ndarray | None
+    ) -> None:
         cols = [v, ap, ml] + ([gyr[:, 0], gyr[:, 1], gyr[:, 2]] if gyr is not None else [])
         if not self._body:
             self._body = [c.copy() for c in cols]
@@ -579,7 +603,7 @@ class StepDetector:
             return
         gap = k0 - (self._body_k0 + self._body_len)
         fill = [np.zeros(gap)] if gap > 0 else []
-        self._body = [np.concatenate([b, *fill, c]) for b, c in zip(self._body, cols)]
+        self._body = [np.concatenate([b, *fill, c]) for b, c in zip(self._body, cols, strict=True)]
         self._body_len += gap + v.shape[0]
 
     def _trim_body(self) -> None:
@@ -622,7 +646,9 @@ class StepDetector:
         )
 
 
-def detect_steps(recording: Recording, *, chunk_s: float = 600.0, **detector_params: object) -> list[StepBatch]:
+def detect_steps(
+    recording: Recording, *, chunk_s: float = 600.0, **detector_params: object
+) -> list[StepBatch]:
     """Find the steps of a whole recording with the same causal detector used live.
 
     Parameters
@@ -652,7 +678,7 @@ def detect_steps(recording: Recording, *, chunk_s: float = 600.0, **detector_par
     bounds = np.searchsorted(t, np.arange(t[0], t[-1] + chunk_s, chunk_s)[1:], side="left")
     starts = np.concatenate([[0], bounds])
     ends = np.concatenate([bounds, [t.size]])
-    for a, b in zip(starts, ends):
+    for a, b in zip(starts, ends, strict=True):
         if b <= a:
             continue
         gyr = None if recording.gyr_radps is None else recording.gyr_radps[a:b]

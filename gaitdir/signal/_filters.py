@@ -81,7 +81,7 @@ def butter_sos(
 
 
 def group_delay_s(sos: np.ndarray, frequency_hz: float, sample_rate_hz: float) -> float:
-    """Group delay (s) of a filter at one frequency, used to move detected events back to when they happened."""
+    """Group delay (s) of a filter at one frequency: how far back detected events are moved."""
     b, a = signal.sos2tf(sos)
     _, gd = signal.group_delay((b, a), w=[frequency_hz], fs=sample_rate_hz)
     return float(gd[0]) / sample_rate_hz

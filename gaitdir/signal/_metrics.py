@@ -54,10 +54,9 @@ def _make(tp: int, fp: int, fn: int) -> StepMatch:
     denom = 2 * tp + fp + fn
     f1 = 1.0 if denom == 0 else 2 * tp / denom
     n_ref, n_det = tp + fn, tp + fp
-    if n_ref:
-        count_error = (n_det - n_ref) / n_ref
-    else:
-        count_error = 0.0 if n_det == 0 else float("inf")
+    # with no reference, a count is perfect only if nothing was detected either
+    empty_error = 0.0 if n_det == 0 else float("inf")
+    count_error = (n_det - n_ref) / n_ref if n_ref else empty_error
     return StepMatch(tp=tp, fp=fp, fn=fn, f1=f1, count_error=count_error)
 
 
@@ -102,7 +101,7 @@ def match_steps(
     order = np.argsort(events, kind="stable")
     events, is_ref = events[order], is_ref[order]
     breaks = np.flatnonzero(np.diff(events) > tolerance_s) + 1
-    for cluster_t, cluster_ref in zip(np.split(events, breaks), np.split(is_ref, breaks)):
+    for cluster_t, cluster_ref in zip(np.split(events, breaks), np.split(is_ref, breaks), strict=True):
         d, r = cluster_t[~cluster_ref], cluster_t[cluster_ref]
         if d.size == 0 or r.size == 0:
             continue

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import signal
 
 from gaitdir.signal._filters import StreamingEma, StreamingSos, butter_sos
 
@@ -37,12 +38,43 @@ _T10 = np.array([(i, j, k) for i in range(3) for j in range(i, 3) for k in range
 _T10_MULT = np.array([6 / (1 + (i == j) + (j == k) + (i == k) + 2 * (i == j == k)) for i, j, k in _T10])
 
 
+def _products6(x: np.ndarray) -> np.ndarray:
+    """(m, 3) → (m, 6) upper-triangle products x_i x_j (column by column: fancy indexing is slower)."""
+    out = np.empty((x.shape[0], 6))
+    for c, (i, j) in enumerate(zip(_I6.tolist(), _J6.tolist(), strict=True)):
+        np.multiply(x[:, i], x[:, j], out=out[:, c])
+    return out
+
+
 def _sym3(c6: np.ndarray) -> np.ndarray:
     """(n, 6) upper-triangle products → (n, 3, 3) symmetric matrices."""
     out = np.empty((c6.shape[0], 3, 3))
     out[:, _I6, _J6] = c6
     out[:, _J6, _I6] = c6
     return out
+
+
+def _horizontal_principal(c: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Principal axis of each covariance ``c`` (n, 3, 3) restricted to the plane normal to ``up`` (n, 3).
+
+    Closed form in a 2-D basis of the plane (much cheaper than a 3×3 eigen-decomposition per point);
+    the axis does not depend on which basis is used, only its sign may, and callers fix the sign.
+    """
+    n = up.shape[0]
+    helper = np.zeros((n, 3))
+    helper[np.arange(n), np.argmin(np.abs(up), axis=1)] = 1.0  # the sensor axis least aligned with up
+    e1 = np.cross(up, helper)
+    e1 /= np.linalg.norm(e1, axis=1)[:, np.newaxis]
+    e2 = np.cross(up, e1)
+    ce1 = np.einsum("nij,nj->ni", c, e1)
+    ce2 = np.einsum("nij,nj->ni", c, e2)
+    p = np.einsum("ni,ni->n", e1, ce1)
+    q = np.einsum("ni,ni->n", e1, ce2)
+    r = np.einsum("ni,ni->n", e2, ce2)
+    theta = 0.5 * np.arctan2(2.0 * q, p - r)
+    lam = 0.5 * (p + r) + np.sqrt(0.25 * (p - r) ** 2 + q * q)
+    axes = np.cos(theta)[:, np.newaxis] * e1 + np.sin(theta)[:, np.newaxis] * e2
+    return lam, axes
 
 
 @dataclass(frozen=True)
@@ -112,7 +144,11 @@ class BodyFrameEstimator:
         fs = self.sample_rate_hz
         self._gravity = StreamingSos(butter_sos(2, self.gravity_cutoff_hz, fs, "lowpass"))
         self._band = StreamingSos(butter_sos(2, self.ap_band_hz, fs, "bandpass"))
-        self._cov = StreamingEma(self.ap_time_constant_s, fs)
+        # AP covariance: sums of outer products over the blocks that end at each update point, then
+        # an exponential average across blocks (the per-sample average would cost a pass per term)
+        self._blk_sum = np.zeros((3, 3))
+        self._blk_n = 0
+        self._cov_state: np.ndarray | None = None
         self._walk_band = StreamingSos(butter_sos(2, (0.6, 3.0), fs, "bandpass"))
         self._walk_cov = StreamingEma(self.ap_time_constant_s, fs)
         self._walk_m3 = StreamingEma(self.ap_time_constant_s, fs)
@@ -153,7 +189,12 @@ class BodyFrameEstimator:
 
     # -- main ------------------------------------------------------------------------------------------
     def update(
-        self, k0: int, acc_mps2: np.ndarray, gyr_radps: np.ndarray | None = None, *, gravity_removed: bool = False
+        self,
+        k0: int,
+        acc_mps2: np.ndarray,
+        gyr_radps: np.ndarray | None = None,
+        *,
+        gravity_removed: bool = False,
     ) -> FrameChunk:
         """Transform the next chunk of grid samples (global grid index of the first: ``k0``)."""
         m = acc_mps2.shape[0]
@@ -172,15 +213,13 @@ class BodyFrameEstimator:
         ml_sig = np.einsum("ij,ij->i", acc_mps2, ml)
         gyr_body = None
         if gyr_radps is not None:
-            gyr_body = np.stack(
-                [np.einsum("ij,ij->i", gyr_radps, a) for a in (u, ap, ml)], axis=1
-            )
+            gyr_body = np.stack([np.einsum("ij,ij->i", gyr_radps, a) for a in (u, ap, ml)], axis=1)
         return FrameChunk(vert, ap_sig, ml_sig, gyr_body, ap[-1].copy(), mag)
 
     def _vertical_without_gravity(self, acc: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = acc.shape[0]
         bp = self._walk_band(acc)
-        cov = self._walk_cov(bp[:, _I6] * bp[:, _J6], initial=0.0)
+        cov = self._walk_cov(_products6(bp), initial=0.0)
         m3 = self._walk_m3(bp[:, _T10[:, 0]] * bp[:, _T10[:, 1]] * bp[:, _T10[:, 2]], initial=0.0)
         lam, axes = self._principal(_sym3(cov[pts])) if pts.size else (np.zeros(0), np.zeros((0, 3)))
         valid = lam > self.min_ap_power_m2ps4
@@ -197,7 +236,11 @@ class BodyFrameEstimator:
             head = np.full((i, 3), np.nan)
             axes_c = np.concatenate([head, held])
         else:
-            axes_c = self._continuous(axes, valid, self._vert) if self._vert is not None else np.full((pts.size, 3), np.nan)
+            axes_c = (
+                self._continuous(axes, valid, self._vert)
+                if self._vert is not None
+                else np.full((pts.size, 3), np.nan)
+            )
         u = self._expand(axes_c, pts, m, self._vert)
         if pts.size and not np.isnan(axes_c[-1]).any():
             self._vert = axes_c[-1].copy()
@@ -215,16 +258,43 @@ class BodyFrameEstimator:
             out[first:] = np.repeat(axes, reps, axis=0)
         return out
 
+    def _block_covariances(self, bp: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        """Averaged covariance (n, 3, 3) of ``bp`` at each update point ``pts`` (local indices).
+
+        Each update point closes the block of samples since the previous one; block means feed an
+        exponential average with the configured time constant. Partial blocks carry over chunks, so
+        the result does not depend on chunking.
+        """
+        every = max(1, round(self.ap_update_s * self.sample_rate_hz))
+        first, last = int(pts[0]), int(pts[-1])
+        head = bp[: first + 1]
+        sums = [self._blk_sum + head.T @ head]
+        counts = [self._blk_n + head.shape[0]]
+        if pts.size > 1:
+            mid = bp[first + 1 : last + 1].reshape(pts.size - 1, every, 3)
+            sums.extend(np.einsum("bti,btj->bij", mid, mid))
+            counts.extend([every] * (pts.size - 1))
+        tail = bp[last + 1 :]
+        self._blk_sum = tail.T @ tail
+        self._blk_n = tail.shape[0]
+        means = np.asarray(sums) / np.asarray(counts, dtype=float)[:, np.newaxis, np.newaxis]
+        alpha = 1.0 - np.exp(-every / (self.ap_time_constant_s * self.sample_rate_hz))
+        state = np.zeros(9) if self._cov_state is None else self._cov_state
+        out, zf = signal.lfilter(
+            [alpha], [1.0, alpha - 1.0], means.reshape(-1, 9), axis=0, zi=((1.0 - alpha) * state)[np.newaxis]
+        )
+        self._cov_state = out[-1].copy()
+        del zf
+        return out.reshape(-1, 3, 3)
+
     def _ap_axes(self, acc: np.ndarray, u: np.ndarray, pts: np.ndarray) -> np.ndarray:
         m = acc.shape[0]
         bp = self._band(acc)
-        cov = self._cov(bp[:, _I6] * bp[:, _J6], initial=0.0)
+        if not pts.size:
+            self._blk_sum = self._blk_sum + bp.T @ bp
+            self._blk_n += m
         if pts.size:
-            c = _sym3(cov[pts])
-            up = u[pts]
-            proj = np.eye(3)[np.newaxis] - up[:, :, np.newaxis] * up[:, np.newaxis, :]
-            ch = proj @ c @ proj
-            lam, axes = self._principal(ch)
+            lam, axes = _horizontal_principal(self._block_covariances(bp, pts), u[pts])
             valid = lam > self.min_ap_power_m2ps4
         else:
             axes, valid = np.zeros((0, 3)), np.zeros(0, bool)

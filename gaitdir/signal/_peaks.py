@@ -33,7 +33,9 @@ def window_peaks(ext: np.ndarray, left: int, right: int) -> np.ndarray:
     return i[ok]
 
 
-def stance_onsets(ext: np.ndarray, left: int, right: int, still_below: float, moving_above: float) -> np.ndarray:
+def stance_onsets(
+    ext: np.ndarray, left: int, right: int, still_below: float, moving_above: float
+) -> np.ndarray:
     """Indices ``i`` in ``[left, len(ext) - right)`` where a still phase starts after movement.
 
     ``i`` qualifies when ``ext`` stays below ``still_below`` over ``[i, i + right)``, did not over

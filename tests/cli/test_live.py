@@ -77,18 +77,22 @@ def test_live_virtual_faults_are_survived_and_reported(
     runner: CliRunner, ipol_dir: Path, tmp_path: Path
 ) -> None:
     record = tmp_path / "faults.csv"
-    args = ["live", "--virtual", str(ipol_dir / TRIAL), "--speed", "20", "--record", str(record)]
-    args += ["--fault", "disconnect@8", "--fault", "garbage@4", "--fault", "stop@16"]
+    # Speed 10 and the stop before the drop: reconnecting takes wall-clock time, which a fast replay
+    # multiplies into stream seconds; a stop due while the link is down would not happen.
+    args = ["live", "--virtual", str(ipol_dir / TRIAL), "--speed", "10", "--record", str(record)]
+    args += ["--fault", "garbage@3", "--fault", "stop@6", "--fault", "disconnect@11"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     _, summary = parse_live(result.stdout)
     assert summary["reconnects"] == "1" and summary["sensor_stops"] == "1" and summary["gaps"] == "2"
     assert int(summary["malformed_frames"]) >= 1
-    assert float(summary["duration_s"]) > 20.0
+    assert float(summary["duration_s"]) > 12.0
     back = read_recording(record)
     assert back.n_samples == int(summary["samples"])
     assert np.all(np.diff(back.time_s) > 0)
+    # A gap is marked once samples after it arrive: both the stop and the drop were followed by more data.
     assert back.gaps_s is not None and back.gaps_s.shape == (2, 2)
+    assert 5.0 < back.gaps_s[0, 0] < 6.5 and 10.0 < back.gaps_s[1, 0] < 11.5
     # Connection changes go to stderr, keeping stdout machine-readable.
     assert "connection: disconnected" in result.stderr and "connection: reconnecting" in result.stderr
 
@@ -195,3 +199,37 @@ def test_on_a_terminal_live_shows_a_panel(
     assert "steps/min" in shown and "Ctrl-C stops" in shown
     final = shown.strip().splitlines()[-1]
     assert final.endswith("(stream ended)") and " forward, " in final
+
+
+def test_a_killed_live_process_leaves_a_readable_recording(ipol_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    record = tmp_path / "killed.csv"
+    partial = tmp_path / "killed.csv.partial"
+    entry = "import sys; from gaitdir.cli import main; sys.argv[0] = 'gaitdir'; main()"
+    args = ["live", "--virtual", str(ipol_dir / TRIAL), "--speed", "2", "--record", str(record)]
+    process = subprocess.Popen(
+        [sys.executable, "-c", entry, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Wait until at least two flushes (>= 1 s of wall clock each) have reached the disk.
+        while time.monotonic() < deadline and process.poll() is None:
+            if partial.exists() and partial.read_text().count("\n") > 1000:
+                break
+            time.sleep(0.1)
+        assert process.poll() is None, "the replay ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+    assert not record.exists()
+    back = read_recording(partial)
+    assert back.n_samples >= 900
+    assert np.all(np.diff(back.time_s) > 0)
+    assert back.meta["sensor"] == "polar-h10"

@@ -29,20 +29,23 @@ IPOL_TRIAL = "3-1"
 STEPS_HEADER = ["time_s", "duration_s", "direction", "confidence"]
 
 
-def _write_gaitdir_csv(src: Path, dst: Path, *, bad_row: int | None = None, subject: str = "ipol-x") -> int:
+def _write_gaitdir_csv(
+    src: Path, dst: Path, *, bad_row: int | None = None, subject: str = "ipol-x", label: str | None = None
+) -> int:
     """Write an IPOL lower-back file in gaitdir's CSV; optionally spoil ``acc_y`` on data row ``bad_row``.
 
-    Returns the 1-based file line of the spoiled row (metadata and header lines included), or 0.
+    ``label`` adds a label column with that value on every row. Returns the 1-based file line of the
+    spoiled row (metadata and header lines included), or 0.
     """
     data = np.loadtxt(src, skiprows=2, usecols=(1, 2, 3, 4, 5, 6))
     lines = [
         "# sensor: xsens-mtw-awinda",
         "# placement: lower_back",
         f"# subject: {subject}",
-        "time_s,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z",
+        "time_s,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z" + (",label" if label else ""),
     ]
     for row, values in enumerate(data):
-        cells = [f"{row / 100:.2f}", *(f"{v:.6f}" for v in values)]
+        cells = [f"{row / 100:.2f}", *(f"{v:.6f}" for v in values), *([label] if label else [])]
         if row == bad_row:
             cells[2] = "n/a"
         lines.append(",".join(cells))
@@ -472,3 +475,31 @@ def test_bad_input_is_one_error_line(runner: CliRunner, tmp_path: Path, content:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {bad}") and expected.lower() in lines[0].lower()
     assert not out.exists()
+
+
+def test_train_on_a_folder_of_own_labelled_recordings(
+    runner: CliRunner, tmp_path: Path, ipol_dir: Path
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    _write_gaitdir_csv(ipol_dir / "5-3_lb.txt", folder / "a.csv", subject="me", label="forward")
+    _write_gaitdir_csv(ipol_dir / "5-4_lb.txt", folder / "b.csv", subject="me", label="forward")
+    (folder / "notes.txt").write_text("walked the corridor twice\n")
+    model = tmp_path / "me.joblib"
+    result = runner.invoke(app, ["train", str(folder), "--out", str(model), "--json"])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["recordings"] == 2 and summary["subjects"] == ["me"]
+    assert summary["real_steps"]["forward"] > 20
+    # A file in the folder that is not a recording is skipped, and the user is told.
+    assert result.stderr.splitlines() == [
+        f"warning: skipped {folder / 'notes.txt'}: not a recording format gaitdir reads"
+    ]
+
+    # Without labels there is nothing to learn from: a clear error, no model file.
+    unlabelled = tmp_path / "unlabelled.csv"
+    _write_gaitdir_csv(ipol_dir / "5-3_lb.txt", unlabelled)
+    failed = runner.invoke(app, ["train", str(unlabelled), "--out", str(tmp_path / "none.joblib")])
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith("error: ") and "labelled" in failed.stderr
+    assert not (tmp_path / "none.joblib").exists()

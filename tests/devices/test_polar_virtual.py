@@ -226,6 +226,8 @@ async def test_disconnect_reconnects_without_duplicates_or_loss(world: VirtualWo
         kinds[0] is EventKind.RECONNECTING and EventKind.RECONNECTED in kinds and kinds[-1] is EventKind.ENDED
     )
     assert sensor.connections == 2 and session.reconnects == 1
+    # One CCCD write per connection on each PMD characteristic: re-subscribed exactly once.
+    assert sensor.subscriptions == {_pmd.PMD_DATA_UUID: 2, _pmd.PMD_CONTROL_POINT_UUID: 2}
     reconnected = next(e for e in events if e.kind is EventKind.RECONNECTED)
     t_after, acc_after, _ = joined(after)
     assert reconnected.sensor_time_s == t_after[0]
@@ -314,3 +316,14 @@ def test_fault_parsing() -> None:
     for bad in ("explode@3", "stop", "garbage@soon", "stop@-1", "stop@nan"):
         with pytest.raises(DeviceError, match="bad fault"):
             Fault.parse(bad)
+
+
+def test_bumble_is_loaded_only_by_the_virtual_package() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gaitdir.devices, gaitdir.devices.virtual; "
+        "sys.exit(1 if any(m.split('.')[0] == 'bumble' for m in sys.modules) else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FaultKind = Literal["disconnect", "stop", "garbage"]
+
+#: Longest wait (s) for frames already handed to the link to leave before the link goes down; a
+#: heavily loaded host can take seconds to consume a fast replay's backlog.
+DRAIN_TIMEOUT_S: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,8 @@ class VirtualSensor:
         self.frames_unsubscribed = 0
         self.samples_sent = 0
         self.connections = 0
+        #: CCCD writes enabling notifications/indications, by characteristic UUID (lower-case).
+        self.subscriptions: dict[str, int] = {}
         self.device: Device | None = None
         self.twin: Twin | None = None
         self.name: str | None = None
@@ -221,12 +228,15 @@ class VirtualSensor:
         )
         twin_cls = TWINS[self.kind]
         self.twin = twin_cls(self)
-        serial = abs(hash((id(self), self.kind))) % 100_000_000
+        # Serial numbers like a real sensor's 8-hex-digit device id, unique within the world.
+        serial = zlib.crc32(f"{self.kind}/{self.address}/{self.world.peripheral_count}".encode())
         self.name = twin_cls.name_template.format(serial=f"{serial:08X}")
         self.device = await self.world.add_peripheral(self.name, self.address)
         self.address = self.device.random_address.to_string(with_type_qualifier=False)
         self.device.add_services(self.twin.build_services())
         self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
+        server = self.device.gatt_server
+        server.on(server.EVENT_CHARACTERISTIC_SUBSCRIPTION, self._on_subscription)
         # Legacy advertising carries 31 bytes: flags + name go in the advertisement (what scanners
         # recognise sensors by), the 128-bit service UUIDs in the scan response.
         self.advertising_data = bytes(
@@ -289,6 +299,13 @@ class VirtualSensor:
         self.connections += 1
         connection.on(connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(connection))
 
+    def _on_subscription(
+        self, bearer: Any, characteristic: Characteristic, notify: bool, indicate: bool
+    ) -> None:
+        if notify or indicate:
+            uuid = _bleak_uuid_of(characteristic)
+            self.subscriptions[uuid] = self.subscriptions.get(uuid, 0) + 1
+
     def _on_disconnection(self, connection: Connection) -> None:
         if connection is not self._connection:
             return
@@ -321,6 +338,8 @@ class VirtualSensor:
         """Begin sending frames at ``rate_hz`` from the current sensor-clock position."""
         if self._t0_wall is None:
             self._t0_wall = asyncio.get_running_loop().time()
+        if self._streaming and rate_hz == self._rate_hz:
+            return  # already streaming at that rate: a repeated start changes nothing
         if self._grid is None or rate_hz != self._rate_hz:
             self._rate_hz = float(rate_hz)
             self._grid = self._resample(self._rate_hz)
@@ -469,9 +488,15 @@ class VirtualSensor:
         if connection is None or queue is None:
             return
         with contextlib.suppress(asyncio.TimeoutError, ValueError):
-            await asyncio.wait_for(queue.drain(connection.handle), 2.0)
+            await asyncio.wait_for(queue.drain(connection.handle), DRAIN_TIMEOUT_S)
         # Let the central's host hand the last notifications to the client before the link goes.
         await asyncio.sleep(0.02)
+
+
+def _bleak_uuid_of(characteristic: Characteristic) -> str:
+    from gaitdir.devices.virtual._world import bleak_uuid
+
+    return bleak_uuid(characteristic.uuid)
 
 
 def _uuid_le_bytes(uuid: str) -> bytes:

@@ -322,6 +322,7 @@ class VirtualWorld:
         self._connect_lock = asyncio.Lock()
         self._peripherals: dict[str, Device] = {}
         self._next_address = 1
+        self._explicit_addresses = 0
         self.scanner_backend: type[BaseBleakScanner] = type(
             "VirtualScannerBackend", (_ScannerBackend,), {"world": self}
         )
@@ -379,6 +380,8 @@ class VirtualWorld:
             n = self._next_address
             self._next_address += 1
             address = f"D0:00:00:00:{n >> 8:02X}:{n & 0xFF:02X}"
+        else:
+            self._explicit_addresses += 1
         address = address.upper()
         if address in self._peripherals:
             raise ValueError(f"address {address} is already in use in this world")
@@ -386,6 +389,11 @@ class VirtualWorld:
         await device.power_on()
         self._peripherals[address] = device
         return device
+
+    @property
+    def peripheral_count(self) -> int:
+        """How many peripherals were ever added to this world."""
+        return self._next_address - 1 + self._explicit_addresses
 
     def remove_peripheral(self, address: str) -> None:
         """Forget a peripheral (it vanished): connects to it fail as "not found"."""
