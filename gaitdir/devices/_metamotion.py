@@ -364,6 +364,15 @@ class MetaMotionDriver(EventfulDriverMixin):
         unsubscribe = CMD_ACC_PACKED_UNSUBSCRIBE if self.packed else CMD_ACC_UNSUBSCRIBE
         return [CMD_ACC_STOP, CMD_ACC_DISABLE, unsubscribe]
 
+    @property
+    def received_rate_hz(self) -> float | None:
+        """Samples per second actually received, by host arrival time (Hz); None before any data.
+
+        The sample times are derived from the nominal rate, so this is the way to see a sensor whose
+        real output rate differs from the one asked for.
+        """
+        return None if self._clock is None else self._clock.received_rate_hz
+
     def new_decoder(self) -> EventfulDecoder:
         rate_hz = self.effective_sample_rate_hz
         # one clock per driver: a restart continues the time line instead of re-anchoring it

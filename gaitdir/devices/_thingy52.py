@@ -253,6 +253,15 @@ class ThingyDriver(EventfulDriverMixin):
             await self.client.stop_notify(RAW_UUID)
         self._notifying = False
 
+    @property
+    def received_rate_hz(self) -> float | None:
+        """Samples per second actually received, by host arrival time (Hz); None before any data.
+
+        The sample times are derived from the nominal rate, so this is the way to see a sensor whose
+        real output rate differs from the one asked for.
+        """
+        return None if self._clock is None else self._clock.received_rate_hz
+
     def new_decoder(self) -> EventfulDecoder:
         rate_hz = self.effective_sample_rate_hz
         if self._clock is None or self._clock.sample_rate_hz != rate_hz:

@@ -15,7 +15,7 @@ from _sensor_helpers import ipol_lower_back, run_end_to_end
 
 from gaitdir.devices import EventKind
 from gaitdir.devices import _metamotion as mm
-from gaitdir.devices._codeccommon import FrameError
+from gaitdir.devices._codeccommon import DerivedClock, FrameError
 from gaitdir.devices.virtual import VirtualWorld
 
 
@@ -100,6 +100,19 @@ def test_decoder_derives_times_and_ignores_other_notifications() -> None:
     np.testing.assert_allclose(second[0].acc_mps2, np.full((3, 3), 9.80665))
     bad = dec.feed(bytes.fromhex("03 1c 00"), 10.6)
     assert [e.kind for e in bad] == [EventKind.MALFORMED_FRAME]
+    assert dec.received_rate_hz == pytest.approx(6 / 0.5)  # 6 samples in 0.5 s of host time
+
+
+def test_derived_clock_keeps_a_restart_gap() -> None:
+    clock = DerivedClock(50.0)
+    first = clock.times(2, 100.0)
+    np.testing.assert_allclose(first, [99.98, 100.0])
+    clock.resume()
+    after = clock.times(2, 103.0)  # 3 s of silence: the gap stays, the spacing inside stays exact
+    np.testing.assert_allclose(after, [102.98, 103.0])
+    clock.resume()
+    soon = clock.times(1, 103.001)  # a restart faster than one period cannot go back in time
+    assert soon[0] == pytest.approx(103.02)
 
 
 async def test_twin_end_to_end_over_gatt(world: VirtualWorld) -> None:
