@@ -259,3 +259,12 @@ def test_saved_model_is_trusted_and_tampered_or_unknown_refused(
     not_a_model.write_text("hello")
     with pytest.raises(ModelError, match="not a readable"):
         load_model(not_a_model, trust=True)
+
+
+def test_evaluate_with_real_backward_labels_reports_them() -> None:
+    """On the KU-HAR layout fixture (forward IPOL walking filed in KU-HAR's folders, see its README) the
+    backward folder's steps are scored as real backward labels; only the code path is tested."""
+    report = evaluate(read_kuhar_dataset(KUHAR_FIXTURE), n_splits=2).to_dict()
+    assert report["direction"]["real"]["backward"]["n_steps"] > 0
+    assert report["direction"]["backward_on_real_backward_walking"] == "see real.backward"
+    assert report["model"]["backward_source"] == "real"

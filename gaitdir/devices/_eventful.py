@@ -32,22 +32,15 @@ class EventfulDecoder:
     ----------
     feed : callable
         The family decoder's ``feed``.
-    driver : GattSensorDriver
-        The driver whose stream delivers the events (see :class:`EventfulDriverMixin`).
-    data_uuids : collection of str, optional
-        Characteristics whose notifications are frames; others are ignored.
+    driver : EventfulDriverMixin
+        The driver whose stream delivers the events.
     """
 
-    def __init__(
-        self, feed: FeedFn, driver: EventfulDriverMixin, data_uuids: frozenset[str] | None = None
-    ) -> None:
+    def __init__(self, feed: FeedFn, driver: EventfulDriverMixin) -> None:
         self.feed = feed
         self.driver = driver
-        self.data_uuids = data_uuids
 
     def decode(self, uuid: str, data: bytes, arrival_s: float) -> list[ImuBatch]:
-        if self.data_uuids is not None and uuid.lower() not in self.data_uuids:
-            return []
         try:
             items = self.feed(data, arrival_s)
         except FrameError as exc:
