@@ -284,9 +284,10 @@ def pendular_index(features: np.ndarray) -> np.ndarray:
     The trunk moves fastest along the direction of travel around double support and slowest as it vaults
     over the stance leg, so the de-meaned AP velocity is higher in the first quarter of the step than in
     the third. The index is therefore positive when the AP axis used for the features points along the
-    direction of travel. On IPOL lower-back data, with the detector's contacts, the two bins have the
-    expected signs in ≥ 92 % of the forward steps of every subject. Used only to orient *training*
-    recordings whose forward axis is unknown (see :func:`gaitdir.model.train_model`).
+    direction of travel. On IPOL lower-back data (all 14 subjects, the detector's steps, U-turns
+    included) it is positive along the wearer's front for 85–97 % of each subject's steps, 93 % overall.
+    Used only to orient *training* recordings whose forward axis is unknown
+    (see :func:`gaitdir.model.train_model`).
 
     Parameters
     ----------

@@ -371,8 +371,14 @@ class StepPipeline:
         )
 
     def _sign_for(self, batch: StepBatch) -> float:
-        """AP sign of this batch relative to the wearer's front (continuity when undecidable)."""
-        if self.forward_axis_sensor_ is not None:
+        """AP sign of this batch relative to the wearer's front.
+
+        With a given forward axis: the sign of its cosine with the batch's AP axis (kept from before when
+        they are nearly perpendicular). After first-bout calibration: the calibrated sign, kept — the
+        detector's AP signal is continuous, and relying on that alone makes the labels independent of
+        how the stream is chunked (live and offline agree).
+        """
+        if self.forward_reference_ == "axis" and self.forward_axis_sensor_ is not None:
             sign = ap_sign_from_axis(self.forward_axis_sensor_, batch)
             if sign != 0.0:
                 self._sign = sign

@@ -52,6 +52,11 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
+def _forward_share(table: Any) -> dict[str, Any]:
+    counts = table.counts()
+    return {**counts, "share": counts["forward"] / counts["steps"] if counts["steps"] else None}
+
+
 def _figures_markdown(fig: dict[str, Any]) -> str:
     ipol = fig["ipol"]
     sd = ipol["step_detection"]
@@ -86,6 +91,13 @@ def _figures_markdown(fig: dict[str, Any]) -> str:
             f"| Step detection F1 / count error | Oxford user 1, {name} | {sd['f1']:.3f} / "
             f"{100 * sd['count_error']:+.1f} % | {sd['reference_steps']} counted |"
         )
+    for name, sd in sorted(fig["oxford"].items()):
+        share = sd["labelled_forward_share"]
+        lines.append(
+            f"| Share of steps labelled forward (not validated: no direction labels, walking assumed "
+            f"forward; first-bout calibration) | Oxford user 1, {name} | {_pct(share['share'])} | "
+            f"{share['steps']} detected |"
+        )
     lines += [
         "",
         "Per fold (test subjects → real forward steps): "
@@ -110,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     import gaitdir
     from gaitdir.model import evaluate, save_model, train_model
+    from gaitdir.pipeline import classify_recording
     from gaitdir.recordings import read_recording
 
     ipol_dir = DATASETS / "ipol-healthy-gait" / "GaitData"
@@ -129,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     for rec in oxford:
         name = rec.meta.get("placement_detail") or rec.meta.get("placement") or Path(rec.meta["source"]).stem
         oxford_figs[name] = evaluate([rec], model=model).step_detection
+        # The Oxford walks are not labelled by direction; the user is assumed to walk forward.
+        oxford_figs[name]["labelled_forward_share"] = _forward_share(classify_recording(rec, model=model))
 
     figures: dict[str, Any] = {
         "gaitdir_version": gaitdir.__version__,

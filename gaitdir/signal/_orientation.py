@@ -136,6 +136,8 @@ class BodyFrameEstimator:
         self.ap_update_s = ap_update_s
         self.min_ap_power_m2ps4 = min_ap_power_m2ps4
         self._ap: np.ndarray | None = None
+        self._ap_held: np.ndarray | None = None
+        self._ml_held: np.ndarray | None = None
         self._vert: np.ndarray | None = None
         self.reset()
 
@@ -157,8 +159,9 @@ class BodyFrameEstimator:
 
     @property
     def ap_axis_sensor(self) -> np.ndarray | None:
-        """Current AP unit vector in sensor coordinates (None before any data)."""
-        return None if self._ap is None else self._ap.copy()
+        """Current AP unit vector in sensor coordinates, as used for ``ap`` (None before any data)."""
+        axis = self._ap_held if self._ap_held is not None else self._ap
+        return None if axis is None else axis.copy()
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _update_points(self, k0: int, m: int) -> np.ndarray:
@@ -207,8 +210,7 @@ class BodyFrameEstimator:
             gn = np.sqrt(np.einsum("ij,ij->i", g, g))
             u = g / np.maximum(gn, 1e-9)[:, np.newaxis]
             vert = np.einsum("ij,ij->i", acc_mps2, u) - gn
-        ap = self._ap_axes(acc_mps2, u, pts)
-        ml = np.cross(u, ap)
+        ap, ml = self._ap_axes(acc_mps2, u, pts)
         ap_sig = np.einsum("ij,ij->i", acc_mps2, ap)
         ml_sig = np.einsum("ij,ij->i", acc_mps2, ml)
         gyr_body = None
@@ -287,7 +289,7 @@ class BodyFrameEstimator:
         del zf
         return out.reshape(-1, 3, 3)
 
-    def _ap_axes(self, acc: np.ndarray, u: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    def _ap_axes(self, acc: np.ndarray, u: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = acc.shape[0]
         bp = self._band(acc)
         if not pts.size:
@@ -305,14 +307,29 @@ class BodyFrameEstimator:
             axes_c = np.concatenate([np.full((i, 3), np.nan), self._continuous(axes[i:], valid[i:], axes[i])])
         else:
             axes_c = self._continuous(axes, valid, self._ap)
-        ap = self._expand(axes_c, pts, m, self._ap)
         if pts.size and not np.isnan(axes_c[-1]).any():
             self._ap = axes_c[-1].copy()
+        # The frame is fixed at each update point (AP made exactly horizontal there, ML completing it)
+        # and held until the next: gravity's direction barely moves within a quarter second, and
+        # per-sample re-orthogonalisation would cost several passes over the data.
+        if pts.size:
+            up = u[pts]
+            ap_pts = axes_c - np.einsum("ij,ij->i", axes_c, up)[:, np.newaxis] * up
+            ap_pts /= np.linalg.norm(ap_pts, axis=1)[:, np.newaxis]
+            ml_pts = np.cross(up, ap_pts)
+        else:
+            ap_pts = ml_pts = np.zeros((0, 3))
+        ap = self._expand(ap_pts, pts, m, self._ap_held)
+        ml = self._expand(ml_pts, pts, m, self._ml_held)
+        if pts.size and not np.isnan(ap_pts[-1]).any():
+            self._ap_held, self._ml_held = ap_pts[-1].copy(), ml_pts[-1].copy()
         # before any confident estimate: the sensor axis most horizontal, projected (arbitrary but defined)
         missing = np.isnan(ap[:, 0])
         if missing.any():
-            fallback = np.eye(3)[np.argmin(np.abs(u[missing]), axis=1)]
-            ap[missing] = fallback
-        ap = ap - np.einsum("ij,ij->i", ap, u)[:, np.newaxis] * u
-        ap /= np.maximum(np.sqrt(np.einsum("ij,ij->i", ap, ap)), 1e-12)[:, np.newaxis]
-        return ap
+            um = u[missing]
+            fb = np.eye(3)[np.argmin(np.abs(um), axis=1)]
+            fb = fb - np.einsum("ij,ij->i", fb, um)[:, np.newaxis] * um
+            fb /= np.linalg.norm(fb, axis=1)[:, np.newaxis]
+            ap[missing] = fb
+            ml[missing] = np.cross(um, fb)
+        return ap, ml

@@ -225,3 +225,14 @@ def test_placements_and_bad_input() -> None:
     t = np.array([0.0, 0.01, 0.01, 0.005, 0.02])
     batch = det.update(t, np.tile([0.0, 0.0, 9.81], (5, 1)))
     assert len(batch) == 0
+
+
+@pytest.mark.parametrize("keep_every", [4, 1])
+def test_input_rate_does_not_matter(oxford, keep_every: int) -> None:
+    # 25 Hz and the original ~100 Hz irregular stream are resampled onto the same 100 Hz grid
+    rec = oxford("neckpouch")
+    sub = Recording(rec.time_s[::keep_every], rec.acc_mps2[::keep_every], meta=dict(rec.meta))
+    starts = np.concatenate([b.start_s for b in detect_steps(sub)])
+    m = match_steps(starts, rec.reference_steps_s, tolerance_s=0.2, window_s=rec.reference_window_s)
+    assert m.f1 >= 0.88, m
+    assert abs(m.count_error) <= 0.03, m
