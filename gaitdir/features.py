@@ -2,7 +2,7 @@
 
 Each step (initial contact → next initial contact) is resampled to :data:`N_POINTS` points of the step
 cycle, and its features are computed for all steps at once with array operations (no Python loop over
-steps), so that a day of walking (~150 000 steps) featurises in well under a second.
+steps), so that a day of walking (~150 000 steps) featurises in about half a second.
 
 Why these features
 ------------------

@@ -387,8 +387,11 @@ def load_model(path: str | Path | None = None, *, trust: bool = False) -> Direct
         raise ModelError(f"cannot read model file {file}: {e.strerror or e}") from e
     digest = hashlib.sha256(data).hexdigest()
     if not trust:
-        trusted = _shipped_hashes() | {e["sha256"] for e in _read_registry(trusted_registry_path())}
-        if digest not in trusted:
+        # The user's registry is read only when needed, so a damaged one never blocks the shipped model.
+        trusted = digest in _shipped_hashes() or any(
+            e["sha256"] == digest for e in _read_registry(trusted_registry_path())
+        )
+        if not trusted:
             what = "the shipped default model was modified" if path is None else "its hash is not trusted"
             raise ModelError(
                 f"refusing to load model {file}: {what} (sha256 {digest[:16]}…). Model files are pickles and "
@@ -949,7 +952,9 @@ class EvaluationReport:
         step), labelled as the pipeline does (evidence carried within bouts) with the forward reference
         known (metadata axis, or the pendular orientation of the recording's labelled steps);
         ``real_first_bout``: the same with the pipeline's first-bout calibration (first steps assumed
-        forward); ``real_per_step``: each step alone (no carried evidence), reference known;
+        forward); ``first_bout_sessions``: recordings starting with forward steps, and how many of them
+        calibration oriented the wrong way round; ``real_per_step``: each step alone (no carried
+        evidence), reference known;
         ``mirrored``: accuracy on AP-mirrored real forward steps — synthetic, not real backward walking.
     model : dict
         Metadata of the evaluated model (or of the fold models' training).
@@ -1064,6 +1069,7 @@ def evaluate(
         )
 
     real, first_bout, mirrored, per_step = _tally(), _tally(), _tally(), _tally()
+    sessions = {"sessions": 0, "swapped": 0}
     folds: list[dict[str, Any]] = []
     unique = np.unique(subjects)
     if model is not None:
@@ -1100,7 +1106,7 @@ def evaluate(
             pred = _predict_bouts(fold_model, X, rs, decay)[keep]
             single = fold_model.classifier.predict(X[keep])
             # First-bout calibration as the pipeline does it: the first steps are assumed forward.
-            cal_log_odds, _, _ = first_bout_log_odds(
+            cal_log_odds, _, cal_sign = first_bout_log_odds(
                 fold_model,
                 rs.features,
                 rs.start_s,
@@ -1110,6 +1116,10 @@ def evaluate(
                 final=True,
             )
             pred_cal = np.where(cal_log_odds >= 0, "forward", "backward")[keep]
+            if rs.ap_sign is not None and rs.ap_sign.size and truth[0] == "forward":
+                # A session that starts forward is calibrated right when it finds the known orientation.
+                sessions["sessions"] += 1
+                sessions["swapped"] += int(cal_sign != rs.ap_sign[0])
             for c in CLASSES:
                 sel = truth == c
                 n_fold[c] += int(sel.sum())
@@ -1125,6 +1135,7 @@ def evaluate(
     direction = {
         "real": _finish(real),
         "real_first_bout": _finish(first_bout),
+        "first_bout_sessions": sessions,
         "real_per_step": _finish(per_step),
         "mirrored": {
             "note": "AP-mirrored real forward steps (synthetic); not accuracy on real backward walking",

@@ -198,6 +198,12 @@ class StepPipeline:
         params = {**self.model_.detector_params, **(self.detector_params or {})}
         params.setdefault("placement", self.placement)
         self.detector_ = StepDetector(**params)
+        if PLACEMENTS.get(str(params["placement"]).lower()) == "foot":
+            warnings.warn(
+                "direction labels are not meaningful for a foot-worn sensor (the direction model follows "
+                "the trunk); steps are counted, forward/backward should be ignored",
+                stacklevel=3,
+            )
         axis = parse_forward_axis(self.forward_axis)
         self.forward_axis_sensor_: np.ndarray | None = axis
         self.forward_reference_: str | None = "axis" if axis is not None else None

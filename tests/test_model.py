@@ -192,6 +192,9 @@ def test_evaluate_is_subject_wise_and_honest() -> None:
     assert "synthetic" in d["direction"]["mirrored"]["note"]
     assert d["direction"]["mirrored"]["backward"]["n_steps"] == real["forward"]["n_steps"]
     assert d["direction"]["real_first_bout"]["forward"]["accuracy"] > 0.8
+    assert d["direction"]["first_bout_sessions"]["sessions"] == len(recs)
+    assert d["direction"]["first_bout_sessions"]["swapped"] <= 1
+    assert d["direction"]["real_per_step"]["forward"]["n_steps"] == real["forward"]["n_steps"]
     assert d["model"]["synthetic_backward"] is True
     with pytest.raises(ModelError, match="two subjects"):
         evaluate(_ipol(range(1, 2), range(1, 3)))
@@ -268,3 +271,16 @@ def test_evaluate_with_real_backward_labels_reports_them() -> None:
     assert report["direction"]["real"]["backward"]["n_steps"] > 0
     assert report["direction"]["backward_on_real_backward_walking"] == "see real.backward"
     assert report["model"]["backward_source"] == "real"
+
+
+def test_damaged_registry_is_reported_but_does_not_block_the_shipped_model(
+    small_model: DirectionModel, tmp_path: Path
+) -> None:
+    registry = trusted_registry_path()
+    registry.parent.mkdir(parents=True)
+    registry.write_text("{not json")
+    assert isinstance(load_model(), DirectionModel)
+    path = tmp_path / "mine.joblib"
+    save_model(small_model, path, trust=False)
+    with pytest.raises(ModelError, match="registry"):
+        load_model(path)

@@ -87,28 +87,39 @@ def test_step_table() -> None:
     assert StepTable.concat([]).counts() == {"steps": 0, "forward": 0, "backward": 0}
 
 
-def test_chunked_stream_equals_classify_recording(model: DirectionModel, held_out: list[Recording]) -> None:
-    rec = held_out[0]
-    offline = classify_recording(rec, model=model)
+@pytest.mark.parametrize(
+    ("forward_axis", "hold"), [(None, False), (None, True), ("-z", False)], ids=["first-bout", "held", "axis"]
+)
+def test_chunked_stream_equals_classify_recording(
+    model: DirectionModel, held_out: list[Recording], forward_axis: str | None, hold: bool
+) -> None:
+    """Live (random small chunks) and offline (whole recording) give the same labelled steps."""
     rng = np.random.default_rng(0)
-    pipeline = StepPipeline(model, placement=rec.meta["placement"])
-    tables, i = [], 0
-    while i < rec.n_samples:
-        n = int(rng.integers(1, 60))
-        tables.append(
-            pipeline.update(rec.time_s[i : i + n], rec.acc_mps2[i : i + n], rec.gyr_radps[i : i + n])
+    for rec in held_out[:3]:
+        whole = StepPipeline(
+            model, placement=rec.meta["placement"], forward_axis=forward_axis, hold_calibration_steps=hold
         )
-        i += n
-    tables.append(pipeline.flush())
-    live = StepTable.concat(tables)
-    assert live.counts() == offline.counts()
-    assert offline.counts()["steps"] > 20
-    np.testing.assert_allclose(live.time_s, offline.time_s, atol=1e-9)
-    assert list(live.direction) == list(offline.direction)
-    np.testing.assert_allclose(live.confidence, offline.confidence, atol=1e-6)
-    assert np.all((offline.confidence >= 0.5) & (offline.confidence <= 1.0))
-    # Labels come out only once the step is over.
-    assert np.all(live.emitted_s >= live.end_s - 1e-9)
+        offline = StepTable.concat([whole.update(rec.time_s, rec.acc_mps2, rec.gyr_radps), whole.flush()])
+        pipeline = StepPipeline(
+            model, placement=rec.meta["placement"], forward_axis=forward_axis, hold_calibration_steps=hold
+        )
+        tables, i = [], 0
+        while i < rec.n_samples:
+            part = slice(i, i + int(rng.integers(1, 60)))
+            tables.append(pipeline.update(rec.time_s[part], rec.acc_mps2[part], rec.gyr_radps[part]))
+            i = part.stop
+        tables.append(pipeline.flush())
+        live = StepTable.concat(tables)
+        if forward_axis is None and not hold:
+            assert classify_recording(rec, model=model).counts() == live.counts()
+        assert offline.counts()["steps"] > 20
+        assert live.counts() == offline.counts()
+        np.testing.assert_allclose(live.time_s, offline.time_s, atol=1e-9)
+        assert list(live.direction) == list(offline.direction)
+        np.testing.assert_allclose(live.confidence, offline.confidence, atol=1e-6)
+        assert np.all((live.confidence >= 0.5) & (live.confidence <= 1.0))
+        # Labels come out only once the step is over.
+        assert np.all(live.emitted_s >= live.end_s - 1e-9)
 
 
 def test_forward_reference_is_reported(model: DirectionModel, held_out: list[Recording]) -> None:

@@ -3,25 +3,40 @@
 Method
 ------
 1. Raw samples are resampled onto an even grid (:class:`~gaitdir.signal._resample.GridResampler`);
-   gaps longer than ``max_gap_s`` split the stream into segments and every filter restarts after them.
+   gaps longer than ``max_gap_s`` split the stream into segments and every filter restarts after them
+   (no step is invented across a gap).
 2. The body frame is tracked causally (:class:`~gaitdir.signal._orientation.BodyFrameEstimator`).
-3. A detection signal is band-passed causally: the vertical linear acceleration for trunk, arm and
-   pocket placements (it rises sharply after every initial contact, whatever foot), the acceleration
-   magnitude for a foot-worn sensor (one swing-and-impact burst per stride of that foot).
-4. Peaks are picked causally: a sample is a peak when it is the highest of ``min_step_interval_s`` before
-   it and of ``confirm_s`` after it, and exceeds both ``min_peak_mps2`` and ``rel_threshold`` × the
-   signal's running RMS. A peak is known ``confirm_s`` after it happened. The initial contact (IC) is
-   the peak moved back by the filter's group delay and a per-placement offset (``ic_offset_s``).
-5. ICs are grouped into walking bouts: a bout starts once ``min_bout_steps`` ICs follow each other at
-   plausible, regular intervals (isolated movements and standing give nothing); an IC later than
-   ``max_step_interval_s`` (or 2.5 × the bout's median step) ends the bout. A step = IC → next IC; it is
-   emitted as soon as its end is confirmed. The bout's last step ends at its start + the bout's median
-   step duration (clipped to the data). With ``fill_missed``, an interval of about two median steps inside
-   a bout gets the missing IC at its midpoint.
+3. Contacts are found on a causally filtered signal:
+
+   * trunk, arm, hand, pocket and bag placements: peaks of the band-passed (0.5–3 Hz) vertical linear
+     acceleration, which rises sharply after every initial contact (IC) of either foot. A sample is a
+     peak when it is the highest of ``min_step_interval_s`` before it and of ``confirm_s`` after it and
+     exceeds both ``min_peak_mps2`` and ``rel_threshold`` × the signal's running RMS;
+   * foot: the moment the foot comes to rest after its swing — the distance of the acceleration norm
+     from 1 g (low-passed at 8 Hz) stays below ``min_peak_mps2`` for ``confirm_s`` after having exceeded
+     ``rel_threshold`` × that within the previous ``min_step_interval_s``.
+
+   The IC is the detection moved back by the filter's group delay and a per-placement offset
+   (``ic_offset_s``), so reported times are when the contact happened, not when it was recognised.
+4. ICs are grouped into walking bouts: a bout starts once ``min_bout_steps`` ICs follow each other at
+   plausible (``min/max_step_interval_s``), regular (``regularity``) intervals, so standing and isolated
+   movements give nothing. A step = IC → next IC, emitted as soon as that next IC is confirmed. When the
+   next IC is late by ``early_emit`` × the bout's median step, the step goes out with its end predicted
+   (the walker is probably stopping), which bounds the emission latency. A silence of 2.5 median steps
+   (at most ``max_step_interval_s``) ends the bout. With ``fill_missed``, an interval of about two median
+   steps inside a bout gets the missed IC at its midpoint.
+5. Trunk-type placements: walking ends with the trailing foot closing beside the other, a real contact
+   that barely moves the trunk; with ``closing_step`` it is inferred one median step after the last IC
+   and its step (closing contact + one median step) is emitted. Inferred ICs are flagged in
+   ``StepBatch.inferred_ic``.
 
 Foot-worn sensors see only their own foot. The detector finds that foot's contacts and emits **both
-feet's steps** so that counts are steps: own IC → the other foot's contact, assumed at mid-stride, and
-that contact → the next own IC. (Own-foot ICs are flagged in ``StepBatch.inferred_ic`` as False.)
+feet's steps** so that counts are steps: own IC → the other foot's contact, assumed at mid-stride (and
+emitted at mid-stride, predicted from the bout's median stride), then that contact → the next own IC.
+Own-foot ICs have ``inferred_ic`` False; score timing against the instrumented foot's heel strikes with
+those only, and counts against both feet.
+
+Tuned on IPOL healthy-gait subjects 1–7 only (see ``benchmarks/step_detection.py``).
 """
 
 from __future__ import annotations

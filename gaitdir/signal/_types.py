@@ -61,8 +61,9 @@ class StepBatch:
         The orientation stage's current AP unit vector expressed in the sensor frame (same sign as
         ``body.ap_mps2``), so that a user-given forward axis can be compared with it.
     inferred_ic : ndarray of bool, shape (k,), optional
-        True where a step's initial contact was not seen directly but inferred (the other foot's contact
-        at mid-stride for a foot-worn sensor, or a contact filled into a missed step).
+        True where a step's initial contact was not seen directly but inferred: the other foot's contact
+        at mid-stride for a foot-worn sensor, a contact filled into a missed step, or the closing
+        contact that ends a walking bout.
     """
 
     start_s: np.ndarray

@@ -128,6 +128,11 @@ def test_gap_is_not_bridged(ipol) -> None:
     assert np.sum(starts < mid) > 5 and np.sum(starts > mid + 3.0) > 5
     for b in batches:  # each batch's body is one even grid; samples in the gap are zeros
         assert b.body.vertical_mps2.size == round((b.end_s.max() - b.body.t0_s) * b.body.sample_rate_hz)
+    # a stream with a gap gives the same steps whatever the chunking (the gap may fall inside a chunk)
+    for size in (7, 333):
+        streamed = _steps(_stream(StepDetector(placement="lower_back"), holed, size))
+        np.testing.assert_array_equal(streamed["start_s"], starts)
+        np.testing.assert_array_equal(streamed["end_s"], ends)
 
 
 def test_standing_still_gives_no_steps(ipol) -> None:
