@@ -30,16 +30,19 @@ def test_lower_back_has_both_feet_time_base_labels_and_meta(ipol_dir: Path) -> N
     assert rec.meta["placement"] == "lower_back" and "side" not in rec.meta
     assert rec.meta["subject"] == "ipol-1" and rec.meta["reference"] == "both_feet"
     assert rec.n_samples == n_data_rows(path)
-    # time base = row / 100 Hz, whatever PacketCounter says
-    np.testing.assert_allclose(rec.time_s, np.arange(rec.n_samples) / 100.0)
+    # time base = PacketCounter / 100 Hz: 1-1 drops 124 packets, so the clock runs past row / 100
+    counter = np.loadtxt(path, skiprows=2, usecols=0)
+    np.testing.assert_allclose(rec.time_s, (counter - counter[0]) / 100.0)
+    assert rec.time_s[-1] > (rec.n_samples - 1) / 100.0 + 1.0
+    assert rec.meta["time_base"] == "counter"
     assert rec.nominal_rate_hz == pytest.approx(100.0)
     expected = sorted(heel_strikes(ipol_dir, "1-1", "Left") + heel_strikes(ipol_dir, "1-1", "Right"))
     np.testing.assert_allclose(rec.reference_steps_s, np.array(expected) / 100.0)
     assert len(rec.reference_steps_s) == 35
     start, end = info["TrialBoundaries"]
     assert rec.reference_window_s == (start / 100.0, end / 100.0)
-    assert set(rec.labels[start : end + 1]) == {"forward"}
-    assert set(rec.labels[:start]) == {"other"} and set(rec.labels[end + 1 :]) == {"other"}
+    inside = (rec.time_s >= start / 100.0) & (rec.time_s <= end / 100.0)
+    assert set(rec.labels[inside]) == {"forward"} and set(rec.labels[~inside]) == {"other"}
     u0, u1 = info["UTurnBoundaries"]
     assert rec.meta["uturn_s"] == f"{u0 / 100:g},{u1 / 100:g}"
     # units: m/s² with gravity, gyro in rad/s
@@ -54,16 +57,21 @@ def test_foot_sensor_gets_own_foot_only(ipol_dir: Path, site: str, foot: str, si
     assert (
         rec.meta["placement"] == "foot" and rec.meta["side"] == side and rec.meta["reference"] == "own_foot"
     )
-    own = [r for r in heel_strikes(ipol_dir, "2-3", foot) if r < rec.n_samples]
+    own = [r for r in heel_strikes(ipol_dir, "2-3", foot) if r / 100.0 <= rec.time_s[-1]]
     np.testing.assert_allclose(rec.reference_steps_s, np.array(sorted(own)) / 100.0)
 
 
-def test_annotations_past_the_file_end_are_left_out(ipol_dir: Path) -> None:
-    # 8-5: the right-foot annotations run past the end of the lower-back file.
-    rec = read_recording(ipol_dir / "8-5_lb.txt")
+def test_every_annotation_falls_inside_its_file_on_the_counter_clock(ipol_dir: Path) -> None:
+    # 8-5: by row, the right-foot annotations run past the end of the lower-back file; on the
+    # PacketCounter clock every one of them lies inside it (evidence for that time base).
+    from gaitdir.recordings import _ipol
+
     every = heel_strikes(ipol_dir, "8-5", "Left") + heel_strikes(ipol_dir, "8-5", "Right")
-    assert len(rec.reference_steps_s) == sum(1 for r in every if r < rec.n_samples) < len(every)
+    rec = read_recording(ipol_dir / "8-5_lb.txt")
+    assert len(rec.reference_steps_s) == len(every)
     assert rec.reference_steps_s.max() <= rec.time_s[-1]
+    by_row = _ipol.read(ipol_dir / "8-5_lb.txt", time_base="row")
+    assert len(by_row.reference_steps_s) == sum(1 for r in every if r < by_row.n_samples) < len(every)
 
 
 def test_reference_step_total_over_subjects_1_to_3(ipol_dir: Path) -> None:
@@ -73,10 +81,7 @@ def test_reference_step_total_over_subjects_1_to_3(ipol_dir: Path) -> None:
         rec = read_recording(path)
         total += len(rec.reference_steps_s)
         trial = path.name.split("_")[0]
-        n = rec.n_samples
-        expected += sum(
-            r < n for r in heel_strikes(ipol_dir, trial, "Left") + heel_strikes(ipol_dir, trial, "Right")
-        )
+        expected += len(heel_strikes(ipol_dir, trial, "Left") + heel_strikes(ipol_dir, trial, "Right"))
     assert total == expected > 500
 
 
@@ -97,3 +102,19 @@ def test_missing_json_reads_without_annotations(ipol_dir: Path, tmp_path: Path) 
     with pytest.warns(UserWarning, match="no 1-1.json"):
         rec = read_recording(tmp_path / "1-1_lf.txt")
     assert rec.reference_steps_s is None and rec.meta["placement"] == "foot"
+
+
+def test_row_time_base_is_available_for_comparison(ipol_dir: Path) -> None:
+    from gaitdir.recordings import _ipol
+
+    path = ipol_dir / "1-1_lb.txt"
+    rec = _ipol.read(path, time_base="row")
+    np.testing.assert_allclose(rec.time_s, np.arange(rec.n_samples) / 100.0)
+    assert rec.meta["time_base"] == "row"
+
+
+def test_repeated_packet_counter_rows_are_dropped(ipol_dir: Path) -> None:
+    # 11-1 repeats PacketCounter 308 once in each of its three files.
+    rec = read_recording(ipol_dir / "11-1_lb.txt")
+    assert rec.n_samples == n_data_rows(ipol_dir / "11-1_lb.txt") - 1
+    assert np.all(np.diff(rec.time_s) > 0)
