@@ -157,6 +157,39 @@ def time_classify(path: Path, out_dir: Path, repeats: int) -> tuple[float, float
     return min(times), min(cpus), max(peaks), result
 
 
+_STAGES = """
+import json, sys, time
+t0 = time.perf_counter()
+from gaitdir.model import load_model
+from gaitdir.pipeline import classify_recording
+from gaitdir.recordings import read_recording, write_steps_csv
+model = load_model()
+t1 = time.perf_counter()
+recording = read_recording(sys.argv[1])
+t2 = time.perf_counter()
+steps = classify_recording(recording, model=model)
+t3 = time.perf_counter()
+write_steps_csv(sys.argv[2], steps)
+t4 = time.perf_counter()
+print(json.dumps({"import_and_load_model_s": t1 - t0, "read_s": t2 - t1, "pipeline_s": t3 - t2,
+                  "write_steps_s": t4 - t3}))
+"""
+
+
+def time_stages(path: Path, out_dir: Path) -> dict[str, float]:
+    """Where the time of ``classify`` goes: the same library calls timed stage by stage in a new process."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _STAGES, str(path), str(out_dir / "stages.steps.csv")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"stage timing failed:\n{proc.stderr}")
+    return {key: round(value, 3) for key, value in json.loads(proc.stdout).items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hours", type=float, default=24.0, help="length of the tiled recording (h)")
@@ -183,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         classify_s, classify_cpu_s, peak_bytes, result = time_classify(
             csv_path, work / "out", args.classify_repeats
         )
+        stages = time_stages(csv_path, work / "stages")
         figures = {
             "hours": args.hours,
             "samples": int(built["samples"]),
@@ -203,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             "backward": result["total"]["backward"],
             "annotated_heel_strikes_approx": round(built["heel_strikes_approx"]),
             "cpus": os.cpu_count(),
+            **{f"stage_{key}": value for key, value in stages.items()},
         }
     finally:
         if args.keep:

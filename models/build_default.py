@@ -29,6 +29,7 @@ import json
 import os
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,69 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def _rotation_figures(ipol: list[Any]) -> dict[str, Any]:
+    """Forward specificity of a model trained on subjects 5–14, on subjects 1–4 rotated several ways."""
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    from gaitdir.model import train_model
+    from gaitdir.pipeline import StepTable, classify_recording
+
+    def number(rec: Any) -> int:
+        return int(rec.meta["subject"].split("-")[1])
+
+    train = [r for r in ipol if number(r) > 4]
+    test = [r for r in ipol if number(r) <= 4]
+    model = train_model(train)
+    gravity = np.mean(
+        [r.acc_mps2.mean(axis=0) / np.linalg.norm(r.acc_mps2.mean(axis=0)) for r in test], axis=0
+    )
+    rotations = {
+        "none": Rotation.identity(),
+        "180° about the vertical": Rotation.from_rotvec(np.pi * gravity / np.linalg.norm(gravity)),
+        "flipped clip (180° about sensor y)": Rotation.from_rotvec([0.0, np.pi, 0.0]),
+        "180° about sensor x": Rotation.from_rotvec([np.pi, 0.0, 0.0]),
+        "arbitrary 1": Rotation.from_rotvec([0.7, -1.9, 2.5]),
+        "arbitrary 2": Rotation.random(random_state=7),
+    }
+    out: dict[str, Any] = {"split": "trained on IPOL subjects 5–14, tested on subjects 1–4", "results": {}}
+    for name, rotation in rotations.items():
+        m = rotation.as_matrix()
+        axis = rotation.apply([0.0, 0.0, -1.0])  # IPOL lower back: the front is the sensor's -z
+        row = {}
+        for mode, forward_axis in (("first-bout", None), ("axis given", axis)):
+            tables = []
+            for rec in test:
+                turned = replace(rec, acc_mps2=rec.acc_mps2 @ m.T, gyr_radps=rec.gyr_radps @ m.T)
+                tables.append(classify_recording(turned, model=model, forward_axis=forward_axis))
+            counts = StepTable.concat(tables).counts()
+            row[mode] = {**counts, "specificity": counts["forward"] / counts["steps"]}
+        out["results"][name] = row
+    return out
+
+
+def _latency_figures(model: Any, recordings: list[Any], chunk_s: float = 0.1) -> dict[str, Any]:
+    """Label latency (emitted − step end) when streaming recordings in small chunks."""
+    import numpy as np
+
+    from gaitdir.pipeline import StepPipeline, StepTable
+
+    lat = []
+    for rec in recordings:
+        pipeline = StepPipeline(model, placement=rec.meta.get("placement", "auto"))
+        n = max(1, round(chunk_s * rec.nominal_rate_hz))
+        tables = []
+        for i in range(0, rec.n_samples, n):
+            gyr = None if rec.gyr_radps is None else rec.gyr_radps[i : i + n]
+            tables.append(pipeline.update(rec.time_s[i : i + n], rec.acc_mps2[i : i + n], gyr))
+        tables.append(pipeline.flush())
+        table = StepTable.concat(tables)
+        lat.append(table.emitted_s - table.end_s)
+    values = np.concatenate(lat)
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"chunk_s": chunk_s, "steps": int(values.size), "p50_s": p50, "p95_s": p95, "p99_s": p99}
 
 
 def _forward_share(table: Any) -> dict[str, Any]:
@@ -110,6 +174,25 @@ def _figures_markdown(fig: dict[str, Any]) -> str:
             f"forward; first-bout calibration) | Oxford user 1, {name} | {_pct(share['share'])} | "
             f"{share['steps']} detected |"
         )
+    rot = fig["rotation"]
+    lines += [
+        "",
+        f"Mounting (rotated real recordings; {rot['split']}): forward specificity with first-bout "
+        "calibration / with the rotated forward axis given — "
+        + "; ".join(
+            f"{name}: {_pct(r['first-bout']['specificity'])} / {_pct(r['axis given']['specificity'])}"
+            for name, r in rot["results"].items()
+        )
+        + f" ({rot['results']['none']['first-bout']['steps']} steps each).",
+        "",
+        "Label latency (emitted − step end) streaming in 0.1 s chunks with the shipped model, first-bout "
+        "calibration: "
+        + "; ".join(
+            f"{name}: p50 {v['p50_s']:.2f} s, p95 {v['p95_s']:.2f} s ({v['steps']} steps)"
+            for name, v in fig["latency"].items()
+        )
+        + ".",
+    ]
     lines += [
         "",
         "Per fold (test subjects → real forward steps): "
@@ -165,8 +248,15 @@ def main(argv: list[str] | None = None) -> int:
         lb = both[(rec.meta["subject"], rec.meta["trial"])]
         rec.reference_steps_s, rec.reference_window_s = lb.reference_steps_s, lb.reference_window_s
     feet_steps = evaluate(feet, model=model).step_detection
+    rotation = _rotation_figures(ipol)
+    latency = {
+        "ipol_lower_back": _latency_figures(model, ipol),
+        "oxford": _latency_figures(model, oxford),
+    }
     figures: dict[str, Any] = {
         "gaitdir_version": gaitdir.__version__,
+        "rotation": rotation,
+        "latency": latency,
         "ipol": report.to_dict(),
         "ipol_feet_step_detection": feet_steps,
         "oxford": oxford_figs,

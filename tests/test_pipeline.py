@@ -18,7 +18,7 @@ from gaitdir.errors import ModelError
 from gaitdir.model import DirectionModel, train_model
 from gaitdir.pipeline import StepPipeline, StepTable, classify_recording
 from gaitdir.recordings import Recording, read_recording, sample_recording_path
-from gaitdir.signal import StepDetector
+from gaitdir.signal import StepBatch, StepDetector
 
 REPO = Path(__file__).resolve().parents[1]
 IPOL = REPO / ".." / "shared" / "datasets" / "ipol-healthy-gait" / "GaitData"
@@ -221,3 +221,26 @@ def test_default_model_on_the_bundled_sample() -> None:
     assert counts["steps"] > 100
     # The sample is forward walking (Oxford step counter, phone in a neck pouch).
     assert counts["forward"] / counts["steps"] > 0.85
+
+
+def test_forward_axis_without_detector_axis_falls_back_to_calibration(
+    model: DirectionModel, held_out: list[Recording], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the detector never reports its AP axis in sensor coordinates, a given forward axis cannot be
+    used: the pipeline says so and calibrates on the first steps instead."""
+    import gaitdir.pipeline as pipeline_module
+
+    class NoAxisDetector(StepDetector):
+        def update(self, *args: object, **kwargs: object) -> StepBatch:
+            return replace(super().update(*args, **kwargs), ap_axis_sensor=None)
+
+        def flush(self) -> StepBatch:
+            return replace(super().flush(), ap_axis_sensor=None)
+
+    monkeypatch.setattr(pipeline_module, "StepDetector", NoAxisDetector)
+    rec = held_out[0]
+    pipeline = StepPipeline(model, forward_axis="-z")
+    with pytest.warns(UserWarning, match="no AP axis"):
+        table = _stream(pipeline, rec)
+    assert pipeline.forward_reference_ == "first-bout"
+    assert len(table) > 20 and table.counts()["forward"] / len(table) > 0.85
