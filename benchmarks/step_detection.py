@@ -19,7 +19,6 @@ Run: ``python benchmarks/step_detection.py [--latency]``
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import itertools
 import sys
@@ -105,24 +104,9 @@ def _read(path: Path) -> Recording:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rec = read_recording(path)
-    if rec.meta.get("format") == "ipol":
-        rec = _ipol_packet_time(path, rec)
+    # IPOL files come on the sensor's own clock (PacketCounter / rate): rows are missing where radio
+    # packets were dropped, and the annotations line up with the counter, not the row.
     return rec
-
-
-def _ipol_packet_time(path: Path, rec: Recording) -> Recording:
-    """Put IPOL samples on the sensor's own clock: ``PacketCounter / rate``.
-
-    Rows are missing where radio packets were dropped, and each of a trial's three files lost different
-    packets, so ``row / rate`` drifts away from the annotations in lossy trials (by seconds in some).
-    The annotation indices line up with the packet counter instead: on the development subjects the
-    lower-back F1 goes from 0.92 to 0.97 with this time base, for both the baseline and gaitdir.
-    """
-    counter = np.loadtxt(path, skiprows=2, usecols=0, dtype=np.float64)
-    if counter.shape[0] != rec.n_samples or np.any(np.diff(counter) <= 0):
-        return rec
-    rate = float(rec.meta.get("rate_hz", "100"))
-    return dataclasses.replace(rec, time_s=counter / rate)
 
 
 def ipol_cases(subjects: range, split: str, sites: tuple[str, ...] = ("lb", "lf", "rf")) -> list[Case]:

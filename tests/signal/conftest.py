@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from gaitdir.recordings import Recording, read_recording
@@ -23,12 +21,11 @@ def _ipol(name: str) -> Recording:
 
     Dropped radio packets are missing rows; ``row / rate`` drifts from the annotations in lossy trials.
     """
-    path = IPOL / name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rec = read_recording(path)
-    counter = np.loadtxt(path, skiprows=2, usecols=0)
-    return dataclasses.replace(rec, time_s=counter / 100.0)
+        rec = read_recording(IPOL / name)
+    assert rec.meta["time_base"] == "counter"
+    return rec
 
 
 @functools.cache
