@@ -2,8 +2,9 @@
 
 Builds a day-long recording in gaitdir's CSV by tiling real walking: the IPOL lower-back trials
 (Voisard et al., IPOL 2023; read by path from ``../shared/datasets``, never copied into the project), each
-cut to its annotated trial boundaries and laid end to end on one 100 Hz time base (``row / 100`` s, the
-time base the dataset's authors use). The file goes to a temporary folder outside the repository.
+cut to its annotated trial boundaries (on the PacketCounter clock, as gaitdir's IPOL reader reads them)
+and laid end to end on one regular 100 Hz time base (``row / 100`` s). The file goes to a temporary
+folder outside the repository.
 
 Then, in the same run and on the same (page-cached) file, it times
 
@@ -61,19 +62,21 @@ def _walking_segments(ipol_dir: Path, with_gyro: bool) -> tuple[list[np.ndarray]
     """
     segments: list[np.ndarray] = []
     n_heel_strikes = 0
-    columns = (1, 2, 3, 4, 5, 6) if with_gyro else (1, 2, 3)
+    columns = (0, 1, 2, 3, 4, 5, 6) if with_gyro else (0, 1, 2, 3)
     for meta_path in sorted(ipol_dir.glob("*.json")):
         signal_path = meta_path.with_name(meta_path.stem + "_lb.txt")
         if not signal_path.exists():
             continue
         meta = json.loads(meta_path.read_text())
         start, end = (int(v) for v in meta["TrialBoundaries"])
-        # Rows, not PacketCounter, index the annotations (dropped packets leave counter gaps).
         data = np.loadtxt(signal_path, skiprows=2, usecols=columns, ndmin=2)
-        end = min(end, data.shape[0])
-        if end - start < 2 * int(SAMPLE_RATE_HZ):
+        # The annotations are instants on the PacketCounter clock (as gaitdir's IPOL reader reads them);
+        # the samples of dropped packets are simply missing, and the tiles are laid on a new regular clock.
+        clock = data[:, 0] - data[0, 0]
+        inside = (clock >= start) & (clock < end)
+        if inside.sum() < 2 * int(SAMPLE_RATE_HZ):
             continue
-        segments.append(data[start:end])
+        segments.append(data[inside, 1:])
         for _, heel_strike in meta["LeftFootEvents"] + meta["RightFootEvents"]:
             n_heel_strikes += int(start <= heel_strike < end)
     if not segments:

@@ -294,6 +294,9 @@ class GattSensorDriver(SensorDriver):
         self._decoder: FrameDecoder | None = None
         self._local_disconnect = False
         self._connected_once = False
+        #: Set when the current link goes away (dropped or closed): a command waiting for its answer
+        #: fails at once instead of after command_timeout_s.
+        self._link_lost = asyncio.Event()
         self.malformed_frames = 0
         self.frames_received = 0
 
@@ -364,6 +367,7 @@ class GattSensorDriver(SensorDriver):
         # Called by bleak only for drops we did not ask for; keep it tiny: enqueue and return.
         if client is not self._client or self._local_disconnect:
             return
+        self._link_lost.set()
         self._queue.put_nowait(("disconnected", "", b"", time.monotonic()))
 
     def _on_control(self, _char: object, data: bytearray) -> None:
@@ -388,6 +392,7 @@ class GattSensorDriver(SensorDriver):
         self.device = ble_device
         _, client_backend = resolve_backends(self.backend)
         self._local_disconnect = False
+        self._link_lost = asyncio.Event()
         self._queue = asyncio.Queue()
         self._responses = asyncio.Queue()
         try:
@@ -445,6 +450,7 @@ class GattSensorDriver(SensorDriver):
         if client is None:
             return
         self._local_disconnect = True
+        self._link_lost.set()
         # Wake a consumer blocked in stream(): a local disconnect fires no bleak callback.
         self._queue.put_nowait(("closed", "", b"", time.monotonic()))
         try:
@@ -460,6 +466,13 @@ class GattSensorDriver(SensorDriver):
         -------
         list of bytes or None
             The response notification(s) (``None`` when none is expected).
+
+        Raises
+        ------
+        DeviceError
+            When the write fails, the sensor refuses, no answer comes within ``command_timeout_s``, or
+            the link drops meanwhile. A link that drops never surfaces as ``CancelledError``: that is
+            raised only when the calling task itself is cancelled.
         """
         if self.control_uuid is None:
             raise DeviceError(f"{self.kind}: no control characteristic")
@@ -475,21 +488,47 @@ class GattSensorDriver(SensorDriver):
                 raise DeviceError(
                     f"{self.kind} {self.address}: command {payload.hex(' ')} failed: {exc}"
                 ) from exc
+            except asyncio.CancelledError:
+                # Some stacks cancel a GATT request pending on a link that goes away; unless this
+                # task is being cancelled, that is a dropped link, not a cancellation.
+                if _cancelling(asyncio.current_task()):
+                    raise
+                raise DeviceError(
+                    f"{self.kind} {self.address}: command {payload.hex(' ')} failed: the link dropped"
+                ) from None
             if not expect_response:
                 return None
             response: list[bytes] = []
-            try:
-                while not response or not self.response_complete(response):
-                    response.append(await asyncio.wait_for(self._responses.get(), self.command_timeout_s))
-            except asyncio.TimeoutError as exc:
-                raise DeviceError(
-                    f"{self.kind} {self.address}: no answer to command {payload.hex(' ')} "
-                    f"within {self.command_timeout_s:g} s"
-                ) from exc
+            while not response or not self.response_complete(response):
+                response.append(await self._next_response(payload))
         finally:
             self._awaiting_response = False
         self.check_response(payload, response)
         return response
+
+    async def _next_response(self, payload: bytes) -> bytes:
+        """The next control response to ``payload``; DeviceError on timeout or a dropped link."""
+        getter = asyncio.ensure_future(self._responses.get())
+        lost = asyncio.ensure_future(self._link_lost.wait())
+        try:
+            await asyncio.wait(
+                {getter, lost}, timeout=self.command_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in (getter, lost):
+                if not waiter.done():
+                    waiter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        if lost.done() and not lost.cancelled():
+            raise DeviceError(
+                f"{self.kind} {self.address}: the link dropped before the answer to command "
+                f"{payload.hex(' ')}"
+            )
+        raise DeviceError(
+            f"{self.kind} {self.address}: no answer to command {payload.hex(' ')} "
+            f"within {self.command_timeout_s:g} s"
+        )
 
     async def start(self) -> None:
         self._decoder = self.new_decoder()
@@ -544,6 +583,12 @@ class GattSensorDriver(SensorDriver):
             for item in batches:
                 if isinstance(item, StreamEvent) or len(item):
                     yield item
+
+
+def _cancelling(task: asyncio.Task[Any] | None) -> bool:
+    """Whether ``task`` has been asked to cancel (assumed so where Python cannot tell, before 3.11)."""
+    cancelling = getattr(task, "cancelling", None)
+    return task is None or cancelling is None or cancelling() > 0
 
 
 def concat_batches(batches: Sequence[ImuBatch]) -> ImuBatch:

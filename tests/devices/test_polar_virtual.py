@@ -7,12 +7,18 @@ against the recording itself, so a decoding, timing or pacing error shows up as 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+import gc
+import logging
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import numpy as np
 import pytest
 from _device_recordings import ipol_recording, oxford_recording
 from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakError
 
 from gaitdir.devices import (
     EventKind,
@@ -327,3 +333,157 @@ def test_bumble_is_loaded_only_by_the_virtual_package() -> None:
         "sys.exit(1 if any(m.split('.')[0] == 'bumble' for m in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# ----------------------------------------------------------------------------- replay end and teardown
+async def test_a_late_replay_still_sends_every_whole_frame_before_finishing(world: VirtualWorld) -> None:
+    """Under load the replay clock can pass the end of the recording before the frames due are out:
+    they are sent anyway, from the recording's first sample, and ``finished`` comes after the last."""
+    walk = oxford_recording(6.0)
+    received: list[bytes] = []
+    at_finish: list[int] = []
+    async with (
+        VirtualSensor(world, walk, kind="polar-h10", speed=20) as sensor,
+        BleakClient(sensor.address or "", backend=world.client_backend) as client,
+    ):
+
+        async def watch() -> None:
+            await sensor.finished.wait()
+            at_finish.append(len(received))
+
+        watcher = asyncio.create_task(watch())
+        await client.start_notify(_pmd.PMD_CONTROL_POINT_UUID, lambda _c, _d: None)
+        await client.start_notify(_pmd.PMD_DATA_UUID, lambda _c, d: received.append(bytes(d)))
+        start = bytes.fromhex("02 02 00 01 C8 00 01 01 10 00 02 01 08 00")
+        await client.write_gatt_char(_pmd.PMD_CONTROL_POINT_UUID, start, response=True)
+        await asyncio.sleep(0.05)
+        time.sleep(0.5)  # the event loop is held up past the end of the 6 s replay (0.3 s at ×20)
+        await asyncio.wait_for(watcher, 10.0)
+    frames = [_pmd.DataFrame.from_bytes(f) for f in received]
+    acc = np.concatenate([_pmd.decode_acc(f, 1.0) for f in frames]) * 1e-3 * G
+    per_frame = acc.shape[0] // len(frames)
+    n_grid = int(np.floor(walk.duration_s * 200.0)) + 1
+    # Every whole frame of the 200 Hz grid, sample 0 included, and nothing after finished was set.
+    assert sensor.samples_sent == acc.shape[0] == per_frame * (n_grid // per_frame)
+    assert at_finish == [len(received)] == [sensor.frames_sent]
+    t_first = frames[0].timestamp_ns * 1e-9 - (per_frame - 1) / 200.0
+    assert t_first == pytest.approx(PolarH10Twin.clock_origin_s, abs=1e-6)
+    k = np.arange(acc.shape[0])
+    t = walk.time_s - walk.time_s[0]
+    grid = np.column_stack([np.interp(k / 200.0, t, walk.acc_mps2[:, i]) for i in range(3)])
+    np.testing.assert_allclose(acc, grid, atol=0.5e-3 * G + 1e-9)
+
+
+def _run_and_collect_errors(
+    scenario: Callable[[], Awaitable[None]], caplog: pytest.LogCaptureFixture
+) -> list[str]:
+    """Run ``scenario`` in its own event loop as ``asyncio.run`` does for the CLI (cancelling what is
+    left when it returns) and return every ERROR logged or warned meanwhile."""
+    caplog.clear()
+    with caplog.at_level(logging.ERROR), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(scenario())
+        gc.collect()
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] + [
+        str(w.message) for w in caught
+    ]
+
+
+def test_closing_while_the_sensor_readvertises_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A central that leaves makes the sensor advertise again; closing right then (as the CLI does
+    when a live run ends) must wait for that instead of leaving HCI commands to a cancelled task."""
+
+    async def central_leaves_then_close(close_twice: bool, fault: str | None) -> None:
+        async with VirtualWorld() as world:
+            sensor = VirtualSensor(world, oxford_recording(4.0), speed=20, faults=[fault] if fault else [])
+            await sensor.start()
+            session = SensorSession(PolarH10Driver, sensor.address or "", backend=world, backoff_s=(0.01,))
+            items = session.stream()
+            async for item in items:
+                if isinstance(item, StreamEvent) and item.kind is EventKind.RECONNECTING:
+                    break  # the sensor dropped the link and is advertising again
+                if isinstance(item, ImuBatch) and fault is None and sensor.samples_sent > 200:
+                    break
+            await session.stop()
+            await items.aclose()
+            await sensor.close()
+            if close_twice:
+                await asyncio.gather(sensor.close(), sensor.close())
+            assert sensor.finished.is_set()
+        # Nothing the world or its sensor started is left running.
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+    for close_twice, fault in ((False, None), (True, None), (False, "disconnect@1")):
+        errors = _run_and_collect_errors(
+            functools.partial(central_leaves_then_close, close_twice, fault), caplog
+        )
+        assert errors == [], (close_twice, fault, errors)
+
+    async def world_exit_only() -> None:
+        async with VirtualWorld() as world:
+            sensor = VirtualSensor(world, oxford_recording(4.0), speed=20, faults=["disconnect@0.5"])
+            await sensor.start()
+            driver = PolarH10Driver(sensor.address or "", backend=world)
+            await driver.connect()
+            await driver.start()
+            async for item in driver.stream():
+                if isinstance(item, StreamEvent):
+                    break  # DISCONNECTED: the sensor is re-advertising; leave without closing it
+        assert sensor.finished.is_set()
+
+    assert _run_and_collect_errors(world_exit_only, caplog) == []
+
+
+async def test_stopping_a_driver_while_the_link_drops_raises_no_cancelled_error(
+    world: VirtualWorld, walk_8s: Recording
+) -> None:
+    """bumble cancels requests pending on a link that goes away; the driver reports a DeviceError
+    (and the backend a BleakError), never a CancelledError, and does not wait for its timeout."""
+    outcomes: list[str] = []
+    for spins in range(6):  # stop at different points of the drop, from "request pending" to "gone"
+        async with VirtualSensor(world, walk_8s, kind="polar-h10", speed=20) as sensor:
+            driver = PolarH10Driver(sensor.address or "", backend=world)
+            await driver.connect()
+            await driver.start()
+            connection = sensor._connection
+            assert connection is not None
+            drop = asyncio.ensure_future(connection.disconnect())
+            for _ in range(spins):
+                await asyncio.sleep(0)
+            started = asyncio.get_running_loop().time()
+            try:
+                await driver.stop()
+                outcomes.append("stopped")
+            except DeviceError as exc:
+                assert "dropped" in str(exc)
+                outcomes.append("dropped")
+            assert asyncio.get_running_loop().time() - started < 1.0
+            await drop
+            await driver.disconnect()
+    assert "dropped" in outcomes  # the race was really exercised
+
+    # The backend itself: stop_notify during a drop is a BleakError.
+    async with (
+        VirtualSensor(world, walk_8s, kind="polar-h10", speed=20) as sensor,
+        BleakClient(sensor.address or "", backend=world.client_backend) as client,
+    ):
+        await client.start_notify(_pmd.PMD_DATA_UUID, lambda _c, _d: None)
+        assert sensor._connection is not None
+        drop = asyncio.ensure_future(sensor._connection.disconnect())
+        with pytest.raises(BleakError, match="dropped during a GATT operation"):
+            await client.stop_notify(_pmd.PMD_DATA_UUID)
+        await drop
+
+
+async def test_a_cancelled_caller_still_gets_cancelled_error(world: VirtualWorld, walk_8s: Recording) -> None:
+    async with (
+        VirtualSensor(world, walk_8s, kind="polar-h10", speed=20) as sensor,
+        BleakClient(sensor.address or "", backend=world.client_backend) as client,
+    ):
+        await client.start_notify(_pmd.PMD_DATA_UUID, lambda _c, _d: None)
+        stopping = asyncio.ensure_future(client.stop_notify(_pmd.PMD_DATA_UUID))
+        await asyncio.sleep(0)
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+        assert client.is_connected  # the link is fine; only the caller went away

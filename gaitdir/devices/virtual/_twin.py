@@ -5,12 +5,13 @@ reacts to control writes, and how it encodes samples into frames. :class:`Virtua
 family-independent part: it advertises, accepts one central at a time, keeps the sensor clock running,
 paces frames by stream time (÷ ``speed``), and injects faults.
 
-Stream time starts when the first stream is started. The sensor clock keeps running while the
-stream is stopped or the link is down: samples of such outages are lost, as on hardware, and the
-next stream continues from where the clock is. When the replay is over the sensor sets
-:attr:`VirtualSensor.finished`, drops the link and stops advertising (it is gone); a
-:class:`gaitdir.devices.SensorSession` given that event as ``end_signal`` then ends instead of
-trying to reconnect.
+Stream time starts when the first stream is started, with the recording's first sample. The sensor
+clock keeps running while the stream is stopped or the link is down: samples of such outages are lost,
+as on hardware, and the next stream continues from where the clock is. When the replay is over the
+sensor sends every whole frame of the recording that is still due (however late the event loop let
+it run), waits until the last one has reached the central, then sets :attr:`VirtualSensor.finished`,
+drops the link and stops advertising (it is gone); a :class:`gaitdir.devices.SensorSession` given that
+event as ``end_signal`` then ends instead of trying to reconnect.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import logging
 import math
 import zlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -43,6 +45,9 @@ FaultKind = Literal["disconnect", "stop", "garbage"]
 #: Longest wait (s) for frames already handed to the link to leave before the link goes down; a
 #: heavily loaded host can take seconds to consume a fast replay's backlog.
 DRAIN_TIMEOUT_S: float = 30.0
+#: Longest wait (s) in close() for the replay to reach a point where it can stop without abandoning
+#: an HCI command; it normally takes one pass of the event loop.
+CLOSE_TIMEOUT_S: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,13 @@ class VirtualSensor:
         self._t0_wall: float | None = None
         self._pending_faults: list[Fault] = []
         self._closing = False
+        self._vanished = False
+        #: Set once close() has been asked for: wakes a drain that would otherwise keep it waiting.
+        self._close_requested = asyncio.Event()
+        self._close_lock = asyncio.Lock()
+        self._closed = False
+        #: Tasks the sensor started on its own (re-advertising, control responses); awaited on close.
+        self._background: set[asyncio.Task[Any]] = set()
 
     # ----------------------------------------------------------------- lifecycle
     async def __aenter__(self) -> VirtualSensor:
@@ -255,22 +267,56 @@ class VirtualSensor:
                 ]
             )
         )
+        self.world._register_sensor(self)
         await self._advertise()
         self._task = asyncio.create_task(self._run(), name=f"virtual-{self.kind}-{self.address}")
         return self
 
     async def close(self) -> None:
-        """Stop replaying, drop any link and leave the world."""
+        """Stop replaying, drop any link and leave the world; safe to call any number of times.
+
+        When it returns nothing the sensor started is still running: the replay has stopped at a safe
+        point, re-advertising and pending responses have completed (an HCI command abandoned halfway
+        would have its answer arrive at a cancelled future), the link is down and the peripheral is
+        powered off. :attr:`finished` is set: no more frames will come.
+        """
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-        await self._vanish()
+        self._close_requested.set()
+        self._wake.set()
+        async with self._close_lock:  # a concurrent close() waits for the first one, then returns
+            if self._closed:
+                return
+            task = self._task
+            if task is not None:
+                # The replay loop leaves at its next check of _closing; cancelling it is the last
+                # resort, as it may be in the middle of an HCI command.
+                done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
+                if not done:
+                    logger.warning(
+                        "virtual %s %s: replay did not stop; cancelling it", self.kind, self.address
+                    )
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                self._task = None
+            await self._vanish()
+            self.finished.set()
+            self._closed = True
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a background task that close() waits for."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_task_error)
+
+    async def _settle(self) -> None:
+        """Wait for every background task (re-advertising, responses) to complete."""
+        while self._background:
+            await asyncio.wait(set(self._background))
 
     async def _advertise(self) -> None:
-        if self.device is None or self._closing or self.finished.is_set():
+        if self.device is None or self._closing or self._vanished or self.finished.is_set():
             return
         if not self.device.is_advertising:
             await self.device.start_advertising(
@@ -281,16 +327,20 @@ class VirtualSensor:
             )
 
     async def _vanish(self) -> None:
+        """Leave the world for good: stop advertising, drop the link, power off (once)."""
         device = self.device
-        if device is None:
+        if device is None or self._vanished:
             return
+        self._vanished = True  # from here on nothing is started again (no re-advertising)
         self.world.remove_peripheral(self.address or "")
+        # Re-advertising after a drop may be under way: let its HCI commands complete first.
+        await self._settle()
         with contextlib.suppress(Exception):
             if device.is_advertising:
                 await device.stop_advertising()
         if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.disconnect()
+            await self.world._disconnect(self._connection, self.address or "")
+        await self._settle()
         with contextlib.suppress(Exception):
             await device.power_off()
 
@@ -313,9 +363,8 @@ class VirtualSensor:
         self._streaming = False
         if self.twin is not None:
             self.twin.on_disconnect()
-        if not self._closing and not self.finished.is_set():
-            task = asyncio.get_running_loop().create_task(self._advertise())
-            task.add_done_callback(_log_task_error)
+        if not (self._closing or self._vanished or self.finished.is_set()):
+            self._spawn(self._advertise())
         self._wake.set()
 
     # ----------------------------------------------------------------- called by twins
@@ -336,15 +385,18 @@ class VirtualSensor:
 
     def start_stream(self, rate_hz: float) -> None:
         """Begin sending frames at ``rate_hz`` from the current sensor-clock position."""
-        if self._t0_wall is None:
-            self._t0_wall = asyncio.get_running_loop().time()
         if self._streaming and rate_hz == self._rate_hz:
             return  # already streaming at that rate: a repeated start changes nothing
         if self._grid is None or rate_hz != self._rate_hz:
             self._rate_hz = float(rate_hz)
             self._grid = self._resample(self._rate_hz)
-        # Samples of the time the stream was off are gone; continue from the clock.
-        self._next_index = math.floor(self.stream_time_s * self._rate_hz) + 1
+        if self._t0_wall is None:
+            # The sensor clock starts now: the first stream begins with the recording's first sample.
+            self._t0_wall = asyncio.get_running_loop().time()
+            self._next_index = 0
+        else:
+            # Samples of the time the stream was off are gone; continue from the clock.
+            self._next_index = math.floor(self.stream_time_s * self._rate_hz) + 1
         self._streaming = True
         self._wake.set()
 
@@ -354,10 +406,9 @@ class VirtualSensor:
 
     def send(self, characteristic: Characteristic, payload: bytes) -> None:
         """Notify/indicate ``payload`` on ``characteristic`` to the connected central, in order."""
-        if self._connection is None or self.device is None:
+        if self._connection is None or self.device is None or self._vanished:
             return
-        task = asyncio.get_running_loop().create_task(self._send_now(characteristic, payload))
-        task.add_done_callback(_log_task_error)
+        self._spawn(self._send_now(characteristic, payload))
 
     def sensor_time_s(self, index: np.ndarray) -> np.ndarray:
         """Sensor clock (s) of sample numbers ``index`` at the current rate."""
@@ -413,18 +464,21 @@ class VirtualSensor:
             await self._vanish()
 
     async def _replay(self) -> None:
-        while True:
+        while not self._closing:
             self._wake.clear()
             next_due_s = math.inf
             if self._t0_wall is not None:
                 now_s = self.stream_time_s
                 # Frames and faults in stream-time order, however late this wake-up is.
-                while self._pending_faults and self._pending_faults[0].at_s <= now_s:
+                while self._pending_faults and self._pending_faults[0].at_s <= now_s and not self._closing:
                     fault = self._pending_faults.pop(0)
                     await self._emit_due(min(fault.at_s, self.duration_s))
                     await self._inject(fault)
+                if self._closing:
+                    return
                 if now_s > self.duration_s:
-                    # A last, incomplete frame is never sent: the sensor is switched off before it fills.
+                    # However late this wake-up is, every whole frame of the recording goes out before
+                    # the sensor switches off (a last, incomplete frame never fills: it is not sent).
                     await self._emit_due(self.duration_s)
                     await self._finish()
                     return
@@ -448,7 +502,7 @@ class VirtualSensor:
         acc, gyr = self._grid
         per_frame = max(1, self.twin.samples_per_frame(self.mtu))
         last_due = min(math.floor(now_s * self._rate_hz + 1e-9), acc.shape[0] - 1)
-        while self._streaming and self._next_index + per_frame - 1 <= last_due:
+        while self._streaming and not self._closing and self._next_index + per_frame - 1 <= last_due:
             idx = np.arange(self._next_index, self._next_index + per_frame)
             chunk = Chunk(idx, self.sensor_time_s(idx), acc[idx], gyr[idx])
             for characteristic, payload in self.twin.encode(chunk):
@@ -463,9 +517,8 @@ class VirtualSensor:
         assert self.twin is not None
         if fault.kind == "disconnect":
             await self._drain()
-            if self._connection is not None:
-                with contextlib.suppress(Exception):
-                    await self._connection.disconnect()
+            if self._connection is not None and not self._closing:
+                await self.world._disconnect(self._connection, self.address or "")
         elif fault.kind == "stop":
             if self._streaming:
                 self._streaming = False
@@ -477,20 +530,56 @@ class VirtualSensor:
 
     async def _finish(self) -> None:
         self._streaming = False
+        # finished tells a session "no more data": only once the last frame has reached the central.
         await self._drain()
         self.finished.set()
         await self._vanish()
 
-    async def _drain(self) -> None:
-        """Wait until the frames already sent have left the peripheral (as a sensor's radio would)."""
+    async def _drain(self) -> bool:
+        """Wait until the frames already sent have left the peripheral (as a sensor's radio would).
+
+        bumble's link delivers packets in order, so once the peripheral's controller has taken the
+        last one the central has received it. Returns False only when the queue made no progress for
+        :data:`DRAIN_TIMEOUT_S` (a stalled link); a dropped link or close() ends the wait too.
+        """
         connection = self._connection
         queue = None if connection is None else connection.data_packet_queue
         if connection is None or queue is None:
-            return
-        with contextlib.suppress(asyncio.TimeoutError, ValueError):
-            await asyncio.wait_for(queue.drain(connection.handle), DRAIN_TIMEOUT_S)
+            return True
+        closer = asyncio.ensure_future(self._close_requested.wait())
+        try:
+            last_completed, last_progress = queue.completed, asyncio.get_running_loop().time()
+            while queue.pending > 0 and self._connection is connection and not self._closing:
+                try:
+                    drained = asyncio.ensure_future(queue.drain(connection.handle))
+                except ValueError:  # no packet ever sent on this connection
+                    break
+                done, _ = await asyncio.wait(
+                    {drained, closer}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+                )
+                if drained not in done:
+                    drained.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, ValueError):
+                        await drained
+                elif drained.exception() is not None:
+                    break  # the connection's queue state went with the link
+                now = asyncio.get_running_loop().time()
+                if queue.completed != last_completed:
+                    last_completed, last_progress = queue.completed, now
+                elif now - last_progress > DRAIN_TIMEOUT_S:
+                    logger.warning(
+                        "virtual %s %s: %d frame(s) still queued after %.0f s without progress",
+                        self.kind,
+                        self.address,
+                        queue.pending,
+                        DRAIN_TIMEOUT_S,
+                    )
+                    return False
+        finally:
+            closer.cancel()
         # Let the central's host hand the last notifications to the client before the link goes.
         await asyncio.sleep(0.02)
+        return True
 
 
 def _bleak_uuid_of(characteristic: Characteristic) -> str:

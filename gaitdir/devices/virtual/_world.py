@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid as uuid_module
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from bumble.core import UUID as BumbleUUID
     from bumble.device import Advertisement, Connection, Device, Peer
 
+    from gaitdir.devices.virtual._twin import VirtualSensor
+
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
@@ -43,6 +45,8 @@ _T = TypeVar("_T")
 LE_ACL_DATA_LENGTH: int = 251
 #: ATT MTU the central asks for (bytes), as phones and desktop stacks do.
 CENTRAL_MTU: int = 247
+#: Longest wait (s) for the other end's disconnect when both ends drop a link at once.
+TERMINATE_TIMEOUT_S: float = 5.0
 
 _PROPERTY_NAMES: tuple[tuple[int, str], ...] = (
     (0x01, "broadcast"),
@@ -145,6 +149,8 @@ class _ClientBackend(BaseBleakClient):
         self._mtu = 23
         self._local_disconnect = False
         self._subscribers: dict[int, Any] = {}
+        #: Resolved when the current connection goes away (either side); GATT operations race it.
+        self._link_lost: asyncio.Future[None] | None = None
 
     @property
     def name(self) -> str:
@@ -165,6 +171,7 @@ class _ClientBackend(BaseBleakClient):
         connection = await self.world._connect(self.address, timeout)
         self._connection = connection
         self._local_disconnect = False
+        self._link_lost = asyncio.get_running_loop().create_future()
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
         peer = Peer(connection)
         self._peer = peer
@@ -180,6 +187,11 @@ class _ClientBackend(BaseBleakClient):
         setup = asyncio.ensure_future(self._setup(peer, connection, pair))
         try:
             done, _ = await asyncio.wait({setup, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Abandoning GATT requests on a live link lets their answers hit cancelled futures:
+            # finish the setup in the background, then drop the link (the world waits for it).
+            self.world._detach(self._abandon(setup))
+            raise
         finally:
             connection.remove_listener(connection.EVENT_DISCONNECTION, on_lost)
         if setup in done:
@@ -189,13 +201,18 @@ class _ClientBackend(BaseBleakClient):
             except Exception as exc:
                 await self.disconnect()
                 raise BleakError(f"GATT setup with {self.address} failed: {exc}") from exc
-        setup.cancel()
+        # Drop the link first: bumble then fails the pending request itself, with no answer to race.
+        await self.disconnect()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await setup
-        await self.disconnect()
         if lost.done():
             raise BleakError(f"{self.address} dropped the link during connection setup")
         raise asyncio.TimeoutError(f"GATT setup with {self.address} timed out after {timeout:g} s")
+
+    async def _abandon(self, setup: asyncio.Future[None]) -> None:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await setup
+        await self.disconnect()
 
     async def _setup(self, peer: Peer, connection: Connection, pair: bool) -> None:
         self._mtu = await peer.request_mtu(CENTRAL_MTU)
@@ -228,9 +245,14 @@ class _ClientBackend(BaseBleakClient):
                     )
         return collection
 
+    def _mark_link_lost(self) -> None:
+        if self._link_lost is not None and not self._link_lost.done():
+            self._link_lost.set_result(None)
+
     def _on_disconnection(self, reason: int) -> None:
         self._connection = None
         self._peer = None
+        self._mark_link_lost()
         if not self._local_disconnect and self._disconnected_callback is not None:
             self._disconnected_callback()
 
@@ -239,10 +261,10 @@ class _ClientBackend(BaseBleakClient):
         self._local_disconnect = True
         if connection is None:
             return
-        with contextlib.suppress(Exception):
-            await connection.disconnect()
+        await self.world._disconnect(connection, self.address)
         self._connection = None
         self._peer = None
+        self._mark_link_lost()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
         if self._connection is None:
@@ -253,20 +275,45 @@ class _ClientBackend(BaseBleakClient):
         # The virtual central keeps no bond store: forgetting a bond is a disconnect.
         await self.disconnect()
 
-    async def _gatt(self, operation: Awaitable[_T]) -> _T:
-        """Await a bumble GATT operation; a link dropped meanwhile becomes a BleakError.
+    async def _gatt(self, operation: Coroutine[Any, Any, _T]) -> _T:
+        """Run a bumble GATT operation as bleak would: a link that drops meanwhile is a BleakError.
 
-        bumble cancels requests pending on a connection that goes away; that CancelledError must not
-        escape as if the caller's task had been cancelled.
+        The operation races the loss of the link. bumble cancels a request pending on a connection
+        that goes away, and one queued behind it would wait for its request timeout (30 s) on the dead
+        bearer; neither may escape as a ``CancelledError`` (that means the *caller's* task was
+        cancelled, and only then is it raised) nor hang. bumble's own errors (an ATT error response,
+        a request timeout) become :class:`BleakError` too, as a bleak backend reports them.
         """
+        from bumble.core import BaseBumbleError
+
+        lost = self._link_lost
+        if self._peer is None or lost is None or lost.done():
+            operation.close()
+            raise BleakError(f"not connected to {self.address}")
+        request = asyncio.ensure_future(operation)
         try:
-            return await operation
+            await asyncio.wait({request, lost}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            cancelling = getattr(task, "cancelling", None)  # Python ≥ 3.11
-            if cancelling is None or cancelling():
-                raise
-            raise BleakError(f"the link to {self.address} dropped during a GATT operation") from None
+            # The caller was cancelled. Cancelling the request on a live link would let its answer
+            # arrive at a cancelled future (bumble then logs InvalidStateError): let it complete in
+            # the background instead; the world waits for it when it exits.
+            self.world._detach(_quietly(request))
+            raise
+        dropped = BleakError(f"the link to {self.address} dropped during a GATT operation")
+        if not request.done():
+            # The link is gone, so no answer can come any more: cancelling the request is safe.
+            request.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await request
+            raise dropped
+        if request.cancelled():  # bumble cancelled it: the link went
+            raise dropped
+        exc = request.exception()
+        if exc is None:
+            return request.result()
+        if isinstance(exc, BaseBumbleError):
+            raise BleakError(f"GATT operation with {self.address} failed: {exc}") from exc
+        raise exc
 
     def _require_peer(self) -> Peer:
         if self._peer is None:
@@ -308,6 +355,12 @@ class _ClientBackend(BaseBleakClient):
         await self._gatt(self._require_peer().unsubscribe(characteristic.obj, subscriber))
 
 
+async def _quietly(future: asyncio.Future[Any]) -> None:
+    """Await ``future``, ignoring its outcome."""
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await future
+
+
 class VirtualWorld:
     """A Bluetooth LE world in this process: one central plus any number of virtual peripherals.
 
@@ -321,6 +374,12 @@ class VirtualWorld:
         self._scan_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
         self._peripherals: dict[str, Device] = {}
+        #: Virtual sensors started in this world; closed (cleanly, in order) when the world exits.
+        self._sensors: list[VirtualSensor] = []
+        #: Links being dropped, by peripheral address: the end that starts a disconnect owns it.
+        self._terminating: dict[str, asyncio.Future[None]] = {}
+        #: Work left behind by cancelled callers (GATT requests, abandoned connects); awaited on exit.
+        self._background: set[asyncio.Task[Any]] = set()
         self._next_address = 1
         self._explicit_addresses = 0
         self.scanner_backend: type[BaseBleakScanner] = type(
@@ -340,15 +399,67 @@ class VirtualWorld:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        for device in [*self._peripherals.values(), self.central]:
+        # Sensors first, through their own close(): a sensor whose central leaves would otherwise
+        # start advertising again while being powered off (an HCI command answered after its
+        # future was abandoned). Nothing the world started is left running when this returns.
+        for sensor in list(self._sensors):
+            await sensor.close()
+        self._sensors.clear()
+        # With the sensors gone their links are down, so what callers left behind ends now.
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=TERMINATE_TIMEOUT_S)
+        devices = [*self._peripherals.items(), ("", self.central)]
+        self._peripherals.clear()
+        self._scanners.clear()
+        for address, device in devices:
             if device is None:
                 continue
             for connection in list(device.connections.values()):
-                with contextlib.suppress(Exception):
-                    await connection.disconnect()
+                # The central names the peripheral by its peer address.
+                await self._disconnect(connection, address or address_string(connection.peer_address))
+            with contextlib.suppress(Exception):
+                if device.is_advertising:
+                    await device.stop_advertising()
+            with contextlib.suppress(Exception):
+                if device is self.central and device.scanning:
+                    await device.stop_scanning()
             with contextlib.suppress(Exception):
                 await device.power_off()
-        self._peripherals.clear()
+        self.central = None
+
+    async def _disconnect(self, connection: Connection, peripheral_address: str) -> None:
+        """Drop the link to ``peripheral_address`` from either end (``connection`` is that end's).
+
+        If the other end is already dropping it, wait for that instead: two LL_TERMINATE_IND crossing
+        on the link make each bumble controller log an error for a connection it no longer has.
+        Errors of an already vanished link are ignored; it is gone either way.
+        """
+        key = peripheral_address.upper()
+        pending = self._terminating.get(key)
+        if pending is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pending), TERMINATE_TIMEOUT_S)
+            return
+        terminating = asyncio.get_running_loop().create_future()
+        self._terminating[key] = terminating
+        try:
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+        finally:
+            if self._terminating.get(key) is terminating:
+                del self._terminating[key]
+            terminating.set_result(None)
+
+    def _detach(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background; the world waits for it before it exits."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _register_sensor(self, sensor: VirtualSensor) -> None:
+        """Called by :meth:`VirtualSensor.start`: the world closes its sensors when it exits."""
+        if sensor not in self._sensors:
+            self._sensors.append(sensor)
 
     def _new_device(self, address: str, name: str) -> Device:
         from bumble.controller import Controller
