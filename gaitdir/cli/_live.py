@@ -48,10 +48,6 @@ _DEFAULT_PLACEMENT = {"polar-h10": "chest", "polar-verity": "arm"}
 
 _LABELS = ("forward", "backward", "other")
 
-#: Time (s) given to a virtual sensor's pending Bluetooth commands before it is switched off.
-_SETTLE_S = 0.2
-
-
 # --------------------------------------------------------------------------------------------------
 # Output helpers
 
@@ -119,9 +115,6 @@ async def _virtual_world(specs: list[_TwinSpec]) -> AsyncIterator[tuple[Any, lis
                 await sensor.start()
             yield world, sensors
         finally:
-            # A sensor whose central just disconnected starts advertising again; let those HCI commands
-            # complete before powering the sensor off, or bumble reports an answer to a dead command.
-            await asyncio.sleep(_SETTLE_S)
             for sensor in sensors:
                 await sensor.close()
 
