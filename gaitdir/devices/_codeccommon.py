@@ -8,12 +8,21 @@ the host arrival time is passed in by the caller.
 
 from __future__ import annotations
 
+from typing import Self
+
 import numpy as np
 
 from gaitdir.devices._base import STANDARD_GRAVITY_MPS2
 from gaitdir.errors import DeviceError
 
-__all__ = ["STANDARD_GRAVITY_MPS2", "DerivedClock", "FrameError", "WrapUnwrapper", "to_int16_counts"]
+__all__ = [
+    "STANDARD_GRAVITY_MPS2",
+    "DerivedClock",
+    "DerivedClockDecoder",
+    "FrameError",
+    "WrapUnwrapper",
+    "to_int16_counts",
+]
 
 
 class FrameError(DeviceError, ValueError):
@@ -118,6 +127,37 @@ class DerivedClock:
             return None
         span_s = self._last_host_s - self._first_host_s
         return self._n_samples / span_s if span_s > 0 else None
+
+
+class DerivedClockDecoder:
+    """Base of the decoders whose sample times come from a :class:`DerivedClock` (no time on the wire).
+
+    Subclasses are dataclasses with the fields ``rate_hz`` (the configured output rate, Hz) and
+    ``clock`` (a :class:`DerivedClock` or None); they decode in ``feed`` and take sample times from
+    ``self._clock``. A clock passed in is shared across restarts, so that one time line is kept
+    (see :meth:`DerivedClock.resume`); without one the decoder makes its own.
+    """
+
+    rate_hz: float
+    clock: DerivedClock | None
+
+    def __post_init__(self) -> None:
+        self._clock = self.clock if self.clock is not None else DerivedClock(self.rate_hz)
+
+    def reset(self) -> Self:
+        """Forget all history: the next batch is anchored afresh on its arrival time."""
+        self._clock.reset()
+        return self
+
+    def resume(self) -> Self:
+        """Mark a restart: the next batch is placed after the host time that elapsed meanwhile."""
+        self._clock.resume()
+        return self
+
+    @property
+    def received_rate_hz(self) -> float | None:
+        """Rate actually received (Hz) by host arrival time; None before a second batch."""
+        return self._clock.received_rate_hz
 
 
 class WrapUnwrapper:
