@@ -20,9 +20,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gaitdir.devices._base import TimestampSource, register_driver
-from gaitdir.devices._codeccommon import STANDARD_GRAVITY_MPS2, DerivedClock, FrameError, to_int16_counts
-from gaitdir.devices._eventful import EventfulDecoder, EventfulDriverMixin
+from gaitdir.devices._codeccommon import (
+    STANDARD_GRAVITY_MPS2,
+    DerivedClock,
+    DerivedClockDecoder,
+    FrameError,
+    to_int16_counts,
+)
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
+from gaitdir.devices._untimed import DerivedClockDriverMixin
 from gaitdir.errors import DeviceError
 
 SERVICE_UUID = "326a9000-85cb-9195-d9dd-464cfbbae75a"
@@ -230,7 +236,7 @@ class AccSamples:
 
 
 @dataclass
-class MetaMotionDecoder:
+class MetaMotionDecoder(DerivedClockDecoder):
     """Turns accelerometer notifications into SI batches with derived times.
 
     Anything that is not accelerometer data (module-info answers, other modules' notifications, the
@@ -251,22 +257,6 @@ class MetaMotionDecoder:
 
     kind: ClassVar[str] = "metamotion"
 
-    def __post_init__(self) -> None:
-        # a clock shared across restarts keeps one time line (see DerivedClock.resume)
-        self._clock = self.clock if self.clock is not None else DerivedClock(self.rate_hz)
-
-    def reset(self) -> MetaMotionDecoder:
-        self._clock.reset()
-        return self
-
-    def resume(self) -> MetaMotionDecoder:
-        self._clock.resume()
-        return self
-
-    @property
-    def received_rate_hz(self) -> float | None:
-        return self._clock.received_rate_hz
-
     def feed(self, data: bytes, host_time_s: float) -> list[ImuBatch | StreamEvent]:
         if len(data) >= 2 and data[0] == MODULE_ACC and data[1] in (REG_DATA, REG_PACKED_DATA):
             try:
@@ -280,7 +270,7 @@ class MetaMotionDecoder:
 
 # --------------------------------------------------------------------------------------------- driver
 @register_driver
-class MetaMotionDriver(EventfulDriverMixin):
+class MetaMotionDriver(DerivedClockDriverMixin):
     """MetaMotion / MetaWear board with a BMI160: packed accelerometer stream (3 samples/notification).
 
     The accelerometer module is asked for its implementation and revision first (``03 80``); packed
@@ -307,7 +297,6 @@ class MetaMotionDriver(EventfulDriverMixin):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.acc_info: ModuleInfo | None = None
-        self._clock: DerivedClock | None = None
 
     @property
     def effective_sample_rate_hz(self) -> float:
@@ -364,21 +353,5 @@ class MetaMotionDriver(EventfulDriverMixin):
         unsubscribe = CMD_ACC_PACKED_UNSUBSCRIBE if self.packed else CMD_ACC_UNSUBSCRIBE
         return [CMD_ACC_STOP, CMD_ACC_DISABLE, unsubscribe]
 
-    @property
-    def received_rate_hz(self) -> float | None:
-        """Samples per second actually received, by host arrival time (Hz); None before any data.
-
-        The sample times are derived from the nominal rate, so this is the way to see a sensor whose
-        real output rate differs from the one asked for.
-        """
-        return None if self._clock is None else self._clock.received_rate_hz
-
-    def new_decoder(self) -> EventfulDecoder:
-        rate_hz = self.effective_sample_rate_hz
-        # one clock per driver: a restart continues the time line instead of re-anchoring it
-        if self._clock is None or self._clock.sample_rate_hz != rate_hz:
-            self._clock = DerivedClock(rate_hz)
-        else:
-            self._clock.resume()
-        decoder = MetaMotionDecoder(rate_hz, int(self.effective_range_g), clock=self._clock)
-        return EventfulDecoder(decoder.feed, self)
+    def family_decoder(self, rate_hz: float, clock: DerivedClock) -> MetaMotionDecoder:
+        return MetaMotionDecoder(rate_hz, int(self.effective_range_g), clock=clock)

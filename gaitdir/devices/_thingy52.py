@@ -18,9 +18,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gaitdir.devices._base import TimestampSource, register_driver
-from gaitdir.devices._codeccommon import STANDARD_GRAVITY_MPS2, DerivedClock, FrameError, to_int16_counts
-from gaitdir.devices._eventful import EventfulDecoder, EventfulDriverMixin
+from gaitdir.devices._codeccommon import (
+    STANDARD_GRAVITY_MPS2,
+    DerivedClock,
+    DerivedClockDecoder,
+    FrameError,
+    to_int16_counts,
+)
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
+from gaitdir.devices._untimed import DerivedClockDriverMixin, NotifyToStreamMixin
 from gaitdir.errors import DeviceError
 
 _BASE = "-9b35-4933-9b10-52ffa9740042"
@@ -135,7 +141,7 @@ class ThingyRaw:
 
 
 @dataclass
-class ThingyDecoder:
+class ThingyDecoder(DerivedClockDecoder):
     """Raw notifications → SI batches; times derived from ``motion_freq_hz``.
 
     Parameters
@@ -149,22 +155,6 @@ class ThingyDecoder:
 
     kind: ClassVar[str] = "thingy52"
 
-    def __post_init__(self) -> None:
-        # a clock shared across restarts keeps one time line (see DerivedClock.resume)
-        self._clock = self.clock if self.clock is not None else DerivedClock(self.rate_hz)
-
-    def reset(self) -> ThingyDecoder:
-        self._clock.reset()
-        return self
-
-    def resume(self) -> ThingyDecoder:
-        self._clock.resume()
-        return self
-
-    @property
-    def received_rate_hz(self) -> float | None:
-        return self._clock.received_rate_hz
-
     def feed(self, data: bytes, host_time_s: float) -> list[ImuBatch | StreamEvent]:
         try:
             raw = ThingyRaw.from_bytes(data)
@@ -177,7 +167,7 @@ class ThingyDecoder:
 
 # --------------------------------------------------------------------------------------------- driver
 @register_driver
-class ThingyDriver(EventfulDriverMixin):
+class ThingyDriver(NotifyToStreamMixin, DerivedClockDriverMixin):
     """Nordic Thingy:52: acc + gyro from the motion service's raw characteristic, derived times.
 
     Start reads the motion config, writes it back with ``motion_freq_hz`` = the requested rate
@@ -195,11 +185,10 @@ class ThingyDriver(EventfulDriverMixin):
     control_uuid: ClassVar[str | None] = CONFIG_UUID
     control_notifies: ClassVar[bool] = False
     data_uuids: ClassVar[tuple[str, ...]] = ()
+    stream_uuid: ClassVar[str] = RAW_UUID
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._clock: DerivedClock | None = None
-        self._notifying = False
         self.config: ThingyConfig | None = None
 
     @classmethod
@@ -212,9 +201,7 @@ class ThingyDriver(EventfulDriverMixin):
         return float(min(MOTION_FREQ_MAX_HZ, max(MOTION_FREQ_MIN_HZ, round(float(requested)))))
 
     async def after_subscribe(self) -> None:
-        self._notifying = False
-        if self.client.services.get_characteristic(RAW_UUID) is None:
-            raise DeviceError(f"{self.info.name or self.address} lacks the Thingy raw motion characteristic")
+        self.require_stream_characteristic("Thingy raw motion characteristic")
         if self.range_g is not None:
             logger.warning(
                 "thingy52: the accelerometer range is not configurable over BLE; ignoring %s g", self.range_g
@@ -244,29 +231,7 @@ class ThingyDriver(EventfulDriverMixin):
         if wanted != current:
             await self.command(bytes(wanted), expect_response=False)
         self.config = wanted
-        if not self._notifying:
-            await self.client.start_notify(RAW_UUID, self._data_callback(RAW_UUID))
-            self._notifying = True
+        await self.enable_stream()
 
-    async def stop(self) -> None:
-        if self.is_connected and self._notifying:
-            await self.client.stop_notify(RAW_UUID)
-        self._notifying = False
-
-    @property
-    def received_rate_hz(self) -> float | None:
-        """Samples per second actually received, by host arrival time (Hz); None before any data.
-
-        The sample times are derived from the nominal rate, so this is the way to see a sensor whose
-        real output rate differs from the one asked for.
-        """
-        return None if self._clock is None else self._clock.received_rate_hz
-
-    def new_decoder(self) -> EventfulDecoder:
-        rate_hz = self.effective_sample_rate_hz
-        if self._clock is None or self._clock.sample_rate_hz != rate_hz:
-            self._clock = DerivedClock(rate_hz)
-        else:
-            self._clock.resume()
-        decoder = ThingyDecoder(rate_hz, clock=self._clock)
-        return EventfulDecoder(decoder.feed, self)
+    def family_decoder(self, rate_hz: float, clock: DerivedClock) -> ThingyDecoder:
+        return ThingyDecoder(rate_hz, clock=clock)

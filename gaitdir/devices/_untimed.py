@@ -1,9 +1,9 @@
 """What the drivers of sensors without time on the wire share (MetaMotion, WitMotion, Thingy:52).
 
-Their sample times are derived from the nominal rate by one :class:`~gaitdir.devices._codeccommon.DerivedClock`
-per driver, kept across restarts so that a reconnect continues the time line. Some of them also
-stream whenever a client listens, with no start/stop command: starting and stopping is switching the
-data notifications on and off.
+Their sample times are derived from the nominal rate by one
+:class:`~gaitdir.devices._codeccommon.DerivedClock` per driver, kept across restarts so that a
+reconnect continues the time line. Some of them also stream whenever a client listens, with no
+start/stop command: starting and stopping is switching the data notifications on and off.
 """
 
 from __future__ import annotations

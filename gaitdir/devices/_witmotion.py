@@ -21,10 +21,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gaitdir.devices._base import TimestampSource, register_driver
-from gaitdir.devices._codeccommon import STANDARD_GRAVITY_MPS2, DerivedClock, FrameError, to_int16_counts
-from gaitdir.devices._eventful import EventfulDecoder, EventfulDriverMixin
+from gaitdir.devices._codeccommon import (
+    STANDARD_GRAVITY_MPS2,
+    DerivedClock,
+    DerivedClockDecoder,
+    FrameError,
+    to_int16_counts,
+)
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
-from gaitdir.errors import DeviceError
+from gaitdir.devices._untimed import DerivedClockDriverMixin, NotifyToStreamMixin
 
 SERVICE_UUID = "0000ffe5-0000-1000-8000-00805f9a34fb"
 NOTIFY_UUID = "0000ffe4-0000-1000-8000-00805f9a34fb"
@@ -162,7 +167,7 @@ class WitPacket:
 
 
 @dataclass
-class WitMotionDecoder:
+class WitMotionDecoder(DerivedClockDecoder):
     """Finds ``55 61`` packets in a byte stream split arbitrarily into notifications.
 
     Bytes before a header are skipped and reported once per run as ``MALFORMED_FRAME``; ``55 71``
@@ -180,24 +185,14 @@ class WitMotionDecoder:
 
     kind: ClassVar[str] = "witmotion"
 
-    def __post_init__(self) -> None:
-        # a clock shared across restarts keeps one time line (see DerivedClock.resume)
-        self._clock = self.clock if self.clock is not None else DerivedClock(self.rate_hz)
-
     def reset(self) -> WitMotionDecoder:
         self._buffer.clear()
-        self._clock.reset()
-        return self
+        return super().reset()
 
     def resume(self) -> WitMotionDecoder:
         # a packet cut by the restart would be glued to the next stream's bytes: drop it
         self._buffer.clear()
-        self._clock.resume()
-        return self
-
-    @property
-    def received_rate_hz(self) -> float | None:
-        return self._clock.received_rate_hz
+        return super().resume()
 
     def packets(self, data: bytes) -> tuple[list[WitPacket], int]:
         """Append ``data`` to the buffer and cut out complete packets; returns them and bytes skipped."""
@@ -249,7 +244,7 @@ class WitMotionDecoder:
 
 # --------------------------------------------------------------------------------------------- driver
 @register_driver
-class WitMotionDriver(EventfulDriverMixin):
+class WitMotionDriver(NotifyToStreamMixin, DerivedClockDriverMixin):
     """WitMotion BWT901BLE / WT901BLECL: acc + gyro from ``55 61`` packets, derived times.
 
     Start writes the output rate (unlock, rate register, save — as the vendor SDK does) and enables
@@ -269,13 +264,12 @@ class WitMotionDriver(EventfulDriverMixin):
     control_notifies: ClassVar[bool] = False
     #: notifications are switched on by start() and off by stop(), not at connect
     data_uuids: ClassVar[tuple[str, ...]] = ()
+    stream_uuid: ClassVar[str] = NOTIFY_UUID
     #: pause between register writes (s), as in the vendor SDK's writeReg
     register_pause_s: ClassVar[float] = 0.1
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._clock: DerivedClock | None = None
-        self._notifying = False
         self._rate_written: float | None = None
 
     @classmethod
@@ -292,11 +286,7 @@ class WitMotionDriver(EventfulDriverMixin):
         return ACC_FULL_SCALE_G
 
     async def after_subscribe(self) -> None:
-        self._notifying = False
-        if self.client.services.get_characteristic(NOTIFY_UUID) is None:
-            raise DeviceError(
-                f"{self.info.name or self.address} lacks the WitMotion data characteristic {NOTIFY_UUID}"
-            )
+        self.require_stream_characteristic(f"WitMotion data characteristic {NOTIFY_UUID}")
         if self.range_g is not None and self.range_g != ACC_FULL_SCALE_G:
             logger.warning("witmotion: packets are scaled to ±16 g; ignoring range_g=%s", self.range_g)
         if self.effective_sample_rate_hz in UNVERIFIED_RATES_HZ:
@@ -322,29 +312,7 @@ class WitMotionDriver(EventfulDriverMixin):
                     await asyncio.sleep(self.register_pause_s)
                 await self.command(payload, expect_response=False)
             self._rate_written = rate_hz
-        if not self._notifying:
-            await self.client.start_notify(NOTIFY_UUID, self._data_callback(NOTIFY_UUID))
-            self._notifying = True
+        await self.enable_stream()
 
-    async def stop(self) -> None:
-        if self.is_connected and self._notifying:
-            await self.client.stop_notify(NOTIFY_UUID)
-        self._notifying = False
-
-    @property
-    def received_rate_hz(self) -> float | None:
-        """Samples per second actually received, by host arrival time (Hz); None before any data.
-
-        The sample times are derived from the nominal rate, so this is the way to see a sensor whose
-        real output rate differs from the one asked for.
-        """
-        return None if self._clock is None else self._clock.received_rate_hz
-
-    def new_decoder(self) -> EventfulDecoder:
-        rate_hz = self.effective_sample_rate_hz
-        if self._clock is None or self._clock.sample_rate_hz != rate_hz:
-            self._clock = DerivedClock(rate_hz)
-        else:
-            self._clock.resume()
-        decoder = WitMotionDecoder(rate_hz, clock=self._clock)
-        return EventfulDecoder(decoder.feed, self)
+    def family_decoder(self, rate_hz: float, clock: DerivedClock) -> WitMotionDecoder:
+        return WitMotionDecoder(rate_hz, clock=clock)
