@@ -48,11 +48,6 @@ from typing import Any, Literal
 import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from gaitdir import __version__
@@ -151,12 +146,20 @@ class DirectionClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _make(self) -> Any:
+        # Imported here, not at module level: classifying with a saved model only needs what unpickling
+        # it imports, and scikit-learn's ensemble and model-selection modules cost seconds of start-up.
         if self.kind == "logistic":
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
             return make_pipeline(
                 StandardScaler(),
                 LogisticRegression(C=self.C, max_iter=10 * self.max_iter, random_state=self.random_state),
             )
         if self.kind == "boosting":
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
             return HistGradientBoostingClassifier(
                 max_iter=self.max_iter,
                 max_leaf_nodes=self.max_leaf_nodes,
@@ -1079,6 +1082,8 @@ def evaluate(
         if unique.size < 2:
             raise ModelError("subject-wise evaluation needs recordings of at least two subjects")
         k = min(n_splits, unique.size)
+        from sklearn.model_selection import GroupKFold
+
         splits = list(GroupKFold(n_splits=k).split(np.zeros(len(items)), groups=subjects))
         split = f"GroupKFold({k}) by subject: each subject is tested by a model trained without them"
     _orient(items)

@@ -53,7 +53,7 @@ from gaitdir.model import (
     smooth_log_odds,
 )
 from gaitdir.recordings import Recording
-from gaitdir.signal import PLACEMENTS, StepBatch, StepDetector
+from gaitdir.signal import PLACEMENTS, StepBatch, StepDetector, recording_chunks, recording_placement
 
 __all__ = ["StepPipeline", "StepTable", "classify_recording"]
 
@@ -428,24 +428,15 @@ def classify_recording(
     StepTable
     """
     if placement is None:
-        meta_placement = str(recording.meta.get("placement", "auto")).lower()
-        placement = meta_placement if meta_placement in PLACEMENTS else "auto"
+        placement = recording_placement(recording)
     pipeline = StepPipeline(
         model,
         placement=placement,
         forward_axis=forward_axis if forward_axis is not None else recording.meta.get("forward_axis") or None,
     )
-    t = np.asarray(recording.time_s, dtype=float)
-    tables = []
-    if t.size:
-        bounds = np.searchsorted(t, np.arange(t[0], t[-1] + chunk_s, chunk_s)[1:], side="left")
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [t.size]])
-        for a, b in zip(starts, ends, strict=True):
-            if b <= a:
-                continue
-            gyr = None if recording.gyr_radps is None else recording.gyr_radps[a:b]
-            acc = recording.acc_mps2[a:b]
-            tables.append(pipeline.update(t[a:b], acc, gyr, gravity_removed=recording.gravity_removed))
+    tables = [
+        pipeline.update(time_s, acc_mps2, gyr_radps, gravity_removed=recording.gravity_removed)
+        for time_s, acc_mps2, gyr_radps in recording_chunks(recording, chunk_s)
+    ]
     tables.append(pipeline.flush())
     return StepTable.concat(tables)

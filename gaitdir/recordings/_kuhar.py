@@ -16,7 +16,7 @@ import numpy as np
 from gaitdir.errors import RecordingError
 from gaitdir.recordings._checks import check_file, check_recording, keep_first_of_repeated_times
 from gaitdir.recordings._recording import Recording
-from gaitdir.recordings._table import ColumnSpec, read_table
+from gaitdir.recordings._table import ColumnSpec, count_numeric_fields, read_headerless_csv
 
 NAME = "kuhar"
 DESCRIPTION = (
@@ -43,17 +43,9 @@ _COLUMNS = [
 
 def looks_like(head_text: str, path: Path) -> bool:
     """True for 8 comma-separated numbers per line, or a CSV file inside a KU-HAR class folder."""
-    lines = [line for line in head_text.splitlines() if line.strip()]
-    if not lines:
-        return False
-    parts = lines[0].split(",")
-    try:
-        [float(p) for p in parts]
-    except ValueError:
-        return False
-    return len(parts) == N_FIELDS or (
-        _CLASS_FOLDER.match(path.parent.name) is not None and path.suffix.lower() == ".csv"
-    )
+    n_fields = count_numeric_fields(head_text)
+    in_class_folder = _CLASS_FOLDER.match(path.parent.name) is not None and path.suffix.lower() == ".csv"
+    return n_fields > 0 and (n_fields == N_FIELDS or in_class_folder)
 
 
 def read(path: Path) -> Recording:
@@ -66,16 +58,7 @@ def read(path: Path) -> Recording:
         (``12.Walk-backwards``) or all ``other``; subject ``kuhar-<id>``; placement ``waist``.
     """
     check_file(path)
-    table = read_table(
-        path,
-        data_offset=0,
-        first_line=1,
-        delimiter=",",
-        n_fields=N_FIELDS,
-        columns=_COLUMNS,
-        time_column=_COLUMNS[0].name,
-        time_policy="repeats",
-    )
+    table = read_headerless_csv(path, n_fields=N_FIELDS, columns=_COLUMNS)
     cols = table.columns
     stamp_ms = cols[_COLUMNS[0].name]
     acc = np.column_stack([cols[c.name] for c in _COLUMNS[1:4]])

@@ -19,7 +19,7 @@ import numpy as np
 
 from gaitdir.recordings._checks import check_file, check_recording, keep_first_of_repeated_times
 from gaitdir.recordings._recording import Recording
-from gaitdir.recordings._table import ColumnSpec, read_table
+from gaitdir.recordings._table import ColumnSpec, count_numeric_fields, read_headerless_csv
 
 NAME = "oxford"
 DESCRIPTION = (
@@ -50,19 +50,7 @@ _UNIT_HINT = "The Oxford step-counter files store m/s²; this file does not look
 
 def looks_like(head_text: str) -> bool:
     """True when the first line is 7 comma-separated numbers, the first an integer timestamp."""
-    return _numeric_fields(head_text) == N_FIELDS
-
-
-def _numeric_fields(head_text: str) -> int:
-    lines = [line for line in head_text.splitlines() if line.strip()]
-    if not lines:
-        return 0
-    parts = lines[0].split(",")
-    try:
-        [float(p) for p in parts]
-    except ValueError:
-        return 0
-    return len(parts)
+    return count_numeric_fields(head_text) == N_FIELDS
 
 
 def read(path: Path) -> Recording:
@@ -76,16 +64,7 @@ def read(path: Path) -> Recording:
         recording; placement from the file name.
     """
     check_file(path)
-    table = read_table(
-        path,
-        data_offset=0,
-        first_line=1,
-        delimiter=",",
-        n_fields=N_FIELDS,
-        columns=_COLUMNS,
-        time_column=_COLUMNS[0].name,
-        time_policy="repeats",
-    )
+    table = read_headerless_csv(path, n_fields=N_FIELDS, columns=_COLUMNS)
     cols = table.columns
     stamp_ns = cols[_COLUMNS[0].name]
     acc = np.column_stack([cols[c.name] for c in _COLUMNS[1:4]])

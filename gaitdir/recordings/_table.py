@@ -60,6 +60,32 @@ class Table:
         return int(next(iter(self.columns.values())).shape[0]) if self.columns else 0
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How the data rows of a file are split, which fields are returned and how time is checked.
+
+    The arguments of :func:`read_table` that every stage of the reading needs (see there).
+    """
+
+    delimiter: str
+    n_fields: int
+    columns: list[ColumnSpec]
+    time_column: str | None
+    time_policy: TimePolicy
+    allow_comments: bool
+
+    @property
+    def checked_time_column(self) -> str | None:
+        """The time column whose order is enforced; None when the policy checks none."""
+        return None if self.time_policy == "none" else self.time_column
+
+
+def _stack_groups(columns: dict[str, np.ndarray], groups: Mapping[str, Sequence[str]] | None) -> None:
+    """Replace, in place, each group's member columns by one ``(n, k)`` array under the group's key."""
+    for key, members in (groups or {}).items():
+        columns[key] = np.column_stack([columns.pop(name) for name in members])
+
+
 # Block size of the careful pass: large enough for pyarrow to be efficient, small enough that the
 # line-by-line pass of one bad block takes well under a second.
 _BLOCK_BYTES = 1 << 20
@@ -122,43 +148,81 @@ def read_table(
     RecordingError
         On the first bad line, naming file, line and (where one cell is at fault) column.
     """
+    layout = _Layout(delimiter, n_fields, columns, time_column, time_policy, allow_comments)
     size = path.stat().st_size
     data_end = size
     dropped_tail = False
     if allow_truncated_tail and size > data_offset:
-        data_end, dropped_tail = _trim_truncated_tail(
-            path, size, data_offset, delimiter, n_fields, columns, allow_comments
-        )
+        data_end, dropped_tail = _trim_truncated_tail(path, size, data_offset, layout)
     try:
-        table = _fast_read(
-            path,
-            data_offset=data_offset,
-            data_end=data_end,
-            delimiter=delimiter,
-            n_fields=n_fields,
-            columns=columns,
-            time_column=time_column,
-            time_policy=time_policy,
-            allow_comments=allow_comments,
-            groups=groups,
-        )
+        table = _fast_read(path, data_offset=data_offset, data_end=data_end, layout=layout, groups=groups)
     except _FastPathRefused:
         table = _careful_read(
-            path,
-            data_offset=data_offset,
-            data_end=data_end,
-            first_line=first_line,
-            delimiter=delimiter,
-            n_fields=n_fields,
-            columns=columns,
-            time_column=time_column,
-            time_policy=time_policy,
-            allow_comments=allow_comments,
+            path, data_offset=data_offset, data_end=data_end, first_line=first_line, layout=layout
         )
-        for key, members in (groups or {}).items():
-            table.columns[key] = np.column_stack([table.columns.pop(name) for name in members])
+        _stack_groups(table.columns, groups)
     table.dropped_tail = dropped_tail
     return table
+
+
+def read_headerless_csv(path: Path, *, n_fields: int, columns: list[ColumnSpec]) -> Table:
+    """Read a comma-separated file that is all data rows, its time in the first returned column.
+
+    Equal consecutive times are allowed (the caller decides which row to keep); time going backwards
+    is an error.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    n_fields : int
+        Number of fields every row must have.
+    columns : list of ColumnSpec
+        Fields to return; the first one is the time.
+
+    Returns
+    -------
+    Table
+
+    Raises
+    ------
+    RecordingError
+        On the first bad line, naming file, line and (where one cell is at fault) column.
+    """
+    return read_table(
+        path,
+        data_offset=0,
+        first_line=1,
+        delimiter=",",
+        n_fields=n_fields,
+        columns=columns,
+        time_column=columns[0].name,
+        time_policy="repeats",
+    )
+
+
+def count_numeric_fields(head_text: str) -> int:
+    """Number of comma-separated fields on the first non-blank line, or 0 if one is not a number.
+
+    Parameters
+    ----------
+    head_text : str
+        The start of a file.
+
+    Returns
+    -------
+    int
+        0 as well when there is no non-blank line.
+    """
+    lines = [line for line in head_text.splitlines() if line.strip()]
+    if not lines:
+        return 0
+    parts = lines[0].split(",")
+    try:
+        [float(p) for p in parts]
+    except ValueError:
+        return 0
+    return len(parts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,20 +242,12 @@ def _fast_read(
     *,
     data_offset: int,
     data_end: int,
-    delimiter: str,
-    n_fields: int,
-    columns: list[ColumnSpec],
-    time_column: str | None,
-    time_policy: TimePolicy,
-    allow_comments: bool,
+    layout: _Layout,
     groups: Mapping[str, Sequence[str]] | None,
 ) -> Table:
     if data_end <= data_offset:
-        empty = {c.name: _empty(c.kind) for c in columns}
-        for key, members in (groups or {}).items():
-            empty[key] = np.empty((0, len(members)))
-            for name in members:
-                del empty[name]
+        empty = {c.name: _empty(c.kind) for c in layout.columns}
+        _stack_groups(empty, groups)
         return Table(columns=empty, comments=[])
     size = path.stat().st_size
     try:
@@ -203,17 +259,7 @@ def _fast_read(
                 source = handle
             else:
                 source = pa.BufferReader(handle.read_at(data_end - data_offset, data_offset))
-            return _arrow_parse(
-                source,
-                delimiter=delimiter,
-                n_fields=n_fields,
-                columns=columns,
-                time_column=time_column,
-                time_policy=time_policy,
-                allow_comments=allow_comments,
-                groups=groups,
-                use_threads=True,
-            )
+            return _arrow_parse(source, layout=layout, groups=groups, use_threads=True)
     except OSError as exc:
         raise _FastPathRefused from exc
 
@@ -221,22 +267,18 @@ def _fast_read(
 def _arrow_parse(
     source: pa.NativeFile,
     *,
-    delimiter: str,
-    n_fields: int,
-    columns: list[ColumnSpec],
-    time_column: str | None,
-    time_policy: TimePolicy,
-    allow_comments: bool,
+    layout: _Layout,
     groups: Mapping[str, Sequence[str]] | None,
     use_threads: bool,
 ) -> Table:
     """Parse with pyarrow and check the columns; raise :class:`_FastPathRefused` on any doubt."""
-    names = [f"f{i}" for i in range(n_fields)]
+    columns = layout.columns
+    names = [f"f{i}" for i in range(layout.n_fields)]
     comments: list[str] = []
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
         # Called from pyarrow's worker threads; list.append is atomic, so no lock is needed.
-        if allow_comments and row.text.lstrip().startswith("#"):
+        if layout.allow_comments and row.text.lstrip().startswith("#"):
             comments.append(row.text)
             return "skip"
         return "error"
@@ -246,7 +288,7 @@ def _arrow_parse(
             source,
             read_options=pacsv.ReadOptions(column_names=names, use_threads=use_threads),
             parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, quote_char='"', invalid_row_handler=on_invalid_row
+                delimiter=layout.delimiter, quote_char='"', invalid_row_handler=on_invalid_row
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={f"f{c.index}": _arrow_type(c.kind) for c in columns},
@@ -261,45 +303,52 @@ def _arrow_parse(
         raise _FastPathRefused from exc
 
     n_rows = arrow_table.num_rows
-    arrow_columns = {spec.name: arrow_table.column(f"f{spec.index}") for spec in columns}
-    kinds = {spec.name: spec.kind for spec in columns}
-    # From here on each Arrow column is released as soon as it is copied out, so that a day-long
-    # file never holds two full copies of its numbers.
+    # Copied out record batch by record batch, each batch released (and its memory handed back to the
+    # system: Arrow's allocator would keep it for reuse) before the next, so that a day-long file never
+    # holds the whole table and all its numpy copies at once. Column by column would not do: a batch's
+    # columns share the allocator's pages, which only free once every column of the batch is gone.
+    grouped = {name: (key, j) for key, members in (groups or {}).items() for j, name in enumerate(members)}
+    out: dict[str, np.ndarray] = {
+        key: np.empty((n_rows, len(members)), dtype=np.float64) for key, members in (groups or {}).items()
+    }
+    labels: dict[str, list[np.ndarray]] = {}
+    for spec in columns:
+        if spec.kind == "label":
+            labels[spec.name] = []
+        elif spec.name not in grouped:
+            out[spec.name] = np.empty(n_rows, dtype=np.int64 if spec.kind == "int" else np.float64)
+    batches = arrow_table.to_batches()
     del arrow_table
-    out: dict[str, np.ndarray] = {}
-    for key, members in (groups or {}).items():
-        block = np.empty((n_rows, len(members)), dtype=np.float64)
-        for j, name in enumerate(members):
-            _fill(block[:, j], arrow_columns.pop(name))
-        if not np.isfinite(block).all():
-            raise _FastPathRefused
-        out[key] = block
-    for name, column in list(arrow_columns.items()):
-        del arrow_columns[name]
-        if kinds[name] == "label":
-            out[name] = _labels_from_dictionary(column)
-        else:
-            values = np.empty(n_rows, dtype=np.int64 if kinds[name] == "int" else np.float64)
-            _fill(values, column)
-            del column
-            if kinds[name] == "float" and not np.isfinite(values).all():
-                raise _FastPathRefused
-            out[name] = values
-    if time_column is not None and time_policy != "none":
-        t = out[time_column]
-        if (t[1:] <= t[:-1]).any() if time_policy == "strict" else (t[1:] < t[:-1]).any():
+    batches.reverse()
+    pool = pa.default_memory_pool()
+    at = 0
+    while batches:
+        batch = batches.pop()
+        size = batch.num_rows
+        for spec in columns:
+            column = batch.column(f"f{spec.index}")
+            if spec.kind == "label":
+                labels[spec.name].append(_labels_from_chunk(column))
+            elif spec.name in grouped:
+                key, j = grouped[spec.name]
+                out[key][at : at + size, j] = column.to_numpy(zero_copy_only=False)
+            else:
+                out[spec.name][at : at + size] = column.to_numpy(zero_copy_only=False)
+        at += size
+        batch = column = None  # the last references to this batch's memory
+        pool.release_unused()
+    for name, pieces in labels.items():
+        out[name] = np.concatenate(pieces) if pieces else np.empty(0, dtype="<U8")
+    # Grouped columns are all floats; the rest are checked by kind.
+    floats = [*(groups or {}), *(c.name for c in columns if c.kind == "float" and c.name not in grouped)]
+    if not all(np.isfinite(out[name]).all() for name in floats):
+        raise _FastPathRefused
+    if layout.checked_time_column is not None:
+        t = out[layout.checked_time_column]
+        if (t[1:] <= t[:-1]).any() if layout.time_policy == "strict" else (t[1:] < t[:-1]).any():
             raise _FastPathRefused
     comments.sort(key=_gap_sort_key)
     return Table(columns=out, comments=comments)
-
-
-def _fill(target: np.ndarray, column: pa.ChunkedArray) -> None:
-    """Copy an Arrow column chunk by chunk into ``target`` (no intermediate full-size array)."""
-    at = 0
-    for chunk in column.chunks:
-        size = len(chunk)
-        target[at : at + size] = chunk.to_numpy(zero_copy_only=False)
-        at += size
 
 
 def _gap_sort_key(text: str) -> float:
@@ -312,16 +361,13 @@ def _gap_sort_key(text: str) -> float:
     return math.inf
 
 
-def _labels_from_dictionary(column: pa.ChunkedArray) -> np.ndarray:
-    """Per-row labels as a ``<U8`` array; any value outside LABELS refuses the fast path."""
-    pieces = []
-    for chunk in column.chunks:
-        words = [str(w).strip().lower() for w in chunk.dictionary.to_pylist()]
-        if any(w not in LABELS for w in words):
-            raise _FastPathRefused
-        lookup = np.array(words, dtype="<U8")
-        pieces.append(lookup[chunk.indices.to_numpy(zero_copy_only=False)])
-    return np.concatenate(pieces) if pieces else np.empty(0, dtype="<U8")
+def _labels_from_chunk(chunk: pa.DictionaryArray) -> np.ndarray:
+    """Per-row labels of one chunk as a ``<U8`` array; any value outside LABELS refuses the fast path."""
+    words = [str(w).strip().lower() for w in chunk.dictionary.to_pylist()]
+    if any(w not in LABELS for w in words):
+        raise _FastPathRefused
+    lookup = np.array(words, dtype="<U8")
+    return lookup[chunk.indices.to_numpy(zero_copy_only=False)]
 
 
 def _empty(kind: ColumnKind) -> np.ndarray:
@@ -348,16 +394,15 @@ def _unquote(cell: str) -> str:
     return cell
 
 
-def _parse_row(
-    text: str, delimiter: str, n_fields: int, columns: list[ColumnSpec]
-) -> list[float | int | str]:
-    parts = text.split(delimiter)
-    if len(parts) != n_fields:
+def _parse_row(text: str, layout: _Layout) -> list[float | int | str]:
+    parts = text.split(layout.delimiter)
+    if len(parts) != layout.n_fields:
         raise _BadCell(
-            f"expected {n_fields} fields separated by {delimiter!r}, found {len(parts)}", column=None
+            f"expected {layout.n_fields} fields separated by {layout.delimiter!r}, found {len(parts)}",
+            column=None,
         )
     values: list[float | int | str] = []
-    for spec in columns:
+    for spec in layout.columns:
         cell = _unquote(parts[spec.index].strip())
         if cell == "":
             raise _BadCell("blank cell (every cell needs a value)", spec.name)
@@ -388,19 +433,14 @@ def _careful_read(
     data_offset: int,
     data_end: int,
     first_line: int,
-    delimiter: str,
-    n_fields: int,
-    columns: list[ColumnSpec],
-    time_column: str | None,
-    time_policy: TimePolicy,
-    allow_comments: bool,
+    layout: _Layout,
 ) -> Table:
     """Read block by block, each block by pyarrow when it can and line by line when it cannot.
 
     Blocks end on line boundaries and their newlines are counted, so the line-by-line pass of a bad
     block knows its true line numbers; a day-long file with one bad line costs one slow block.
     """
-    time_pos = None if time_policy == "none" else time_column
+    time_pos = layout.checked_time_column
     pieces: list[dict[str, np.ndarray]] = []
     comments: list[str] = []
     previous: tuple[float, int] | None = None  # (time, line) of the last data row so far
@@ -421,63 +461,32 @@ def _careful_read(
                 chunk, pending = data[:cut], data[cut:]
             else:
                 chunk, pending = data, b""
-            piece = _block_by_arrow(
-                chunk, delimiter, n_fields, columns, time_pos, time_policy, allow_comments, previous
-            )
+            piece = _block_by_arrow(chunk, layout, previous)
             if piece is None:
-                piece = _block_by_lines(
-                    path,
-                    chunk,
-                    line_no,
-                    delimiter,
-                    n_fields,
-                    columns,
-                    time_pos,
-                    time_policy,
-                    allow_comments,
-                    previous,
-                )
+                piece = _block_by_lines(path, chunk, line_no, layout, previous)
             if piece.n_rows:
                 pieces.append(piece.columns)
                 last_time = float(piece.columns[time_pos][-1]) if time_pos else 0.0
-                previous = (last_time, line_no + _last_data_line_offset(chunk, allow_comments))
+                previous = (last_time, line_no + _last_data_line_offset(chunk, layout.allow_comments))
             comments.extend(piece.comments)
             line_no += chunk.count(b"\n")
     out = {
         spec.name: np.concatenate([p[spec.name] for p in pieces]) if pieces else _empty(spec.kind)
-        for spec in columns
+        for spec in layout.columns
     }
     return Table(columns=out, comments=comments)
 
 
-def _block_by_arrow(
-    chunk: bytes,
-    delimiter: str,
-    n_fields: int,
-    columns: list[ColumnSpec],
-    time_column: str | None,
-    time_policy: TimePolicy,
-    allow_comments: bool,
-    previous: tuple[float, int] | None,
-) -> Table | None:
+def _block_by_arrow(chunk: bytes, layout: _Layout, previous: tuple[float, int] | None) -> Table | None:
     """The block parsed by pyarrow, or None when the line-by-line pass must judge it."""
     try:
-        piece = _arrow_parse(
-            pa.BufferReader(chunk),
-            delimiter=delimiter,
-            n_fields=n_fields,
-            columns=columns,
-            time_column=time_column,
-            time_policy=time_policy,
-            allow_comments=allow_comments,
-            groups=None,
-            use_threads=False,
-        )
+        piece = _arrow_parse(pa.BufferReader(chunk), layout=layout, groups=None, use_threads=False)
     except _FastPathRefused:
         return None
+    time_column = layout.checked_time_column
     if time_column and previous is not None and piece.n_rows:
         first = float(piece.columns[time_column][0])
-        if first < previous[0] or (time_policy == "strict" and first == previous[0]):
+        if first < previous[0] or (layout.time_policy == "strict" and first == previous[0]):
             return None
     return piece
 
@@ -486,14 +495,10 @@ def _block_by_lines(
     path: Path,
     chunk: bytes,
     first_line: int,
-    delimiter: str,
-    n_fields: int,
-    columns: list[ColumnSpec],
-    time_column: str | None,
-    time_policy: TimePolicy,
-    allow_comments: bool,
+    layout: _Layout,
     previous: tuple[float, int] | None,
 ) -> Table:
+    columns, time_column, time_policy = layout.columns, layout.checked_time_column, layout.time_policy
     rows: list[list[float | int | str]] = []
     comments: list[str] = []
     time_pos = next((i for i, c in enumerate(columns) if c.name == time_column), None)
@@ -507,11 +512,11 @@ def _block_by_lines(
         text = text.rstrip("\r")
         if not text.strip():
             continue
-        if allow_comments and text.lstrip().startswith("#"):
+        if layout.allow_comments and text.lstrip().startswith("#"):
             comments.append(text)
             continue
         try:
-            values = _parse_row(text, delimiter, n_fields, columns)
+            values = _parse_row(text, layout)
         except _BadCell as exc:
             raise RecordingError(exc.message, path=path, line=line_no, column=exc.column) from None
         if time_pos is not None:
@@ -552,15 +557,7 @@ def _last_data_line_offset(chunk: bytes, allow_comments: bool) -> int:
     return 0
 
 
-def _trim_truncated_tail(
-    path: Path,
-    size: int,
-    data_offset: int,
-    delimiter: str,
-    n_fields: int,
-    columns: list[ColumnSpec],
-    allow_comments: bool,
-) -> tuple[int, bool]:
+def _trim_truncated_tail(path: Path, size: int, data_offset: int, layout: _Layout) -> tuple[int, bool]:
     """End of the data to parse, and whether an interrupted last line was dropped."""
     with path.open("rb") as handle:
         start = max(data_offset, size - 65536)
@@ -574,10 +571,10 @@ def _trim_truncated_tail(
         # A last line longer than 64 KiB is not an interrupted sample row; let the parser judge it.
         return size, False
     text = tail[last_start - start :].decode("utf-8", errors="replace").strip()
-    if not text or (allow_comments and text.startswith("#")):
+    if not text or (layout.allow_comments and text.startswith("#")):
         return size, False
     try:
-        _parse_row(text, delimiter, n_fields, columns)
+        _parse_row(text, layout)
     except _BadCell:
         warnings.warn(
             f"{path}: dropped an incomplete last line (the file was cut while being written): {text[:60]!r}",

@@ -204,6 +204,10 @@ def write_recording_csv(path: str | Path, recording: Recording) -> Path:
     return path
 
 
+# Rows of the per-step file formatted and written at a time (bounds the size of one string).
+_STEP_ROWS_PER_WRITE = 1 << 16
+
+
 def write_steps_csv(path: str | Path, steps: StepsLike) -> Path:
     """Write one row per step, atomically: ``time_s,duration_s,direction,confidence``.
 
@@ -231,10 +235,24 @@ def write_steps_csv(path: str | Path, steps: StepsLike) -> Path:
             f"time_s {n}, duration_s {duration_s.shape[0]}, direction {direction.shape[0]}, "
             f"confidence {confidence.shape[0]}"
         )
+    # One format call per row on plain Python floats (``tolist``), joined and written per block: the
+    # same bytes as formatting each numpy scalar and writing it line by line, at a fraction of the cost.
+    row = "{:.3f},{:.3f},{},{:.3f}\n".format
     with atomic_writer(path) as handle:
         handle.write("time_s,duration_s,direction,confidence\n")
-        for t, d, label, c in zip(time_s, duration_s, direction, confidence, strict=True):
-            handle.write(f"{t:.3f},{d:.3f},{label},{c:.3f}\n")
+        for a in range(0, n, _STEP_ROWS_PER_WRITE):
+            b = a + _STEP_ROWS_PER_WRITE
+            handle.write(
+                "".join(
+                    map(
+                        row,
+                        time_s[a:b].tolist(),
+                        duration_s[a:b].tolist(),
+                        direction[a:b].tolist(),
+                        confidence[a:b].tolist(),
+                    )
+                )
+            )
     return Path(path)
 
 

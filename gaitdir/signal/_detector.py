@@ -44,6 +44,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -512,21 +513,25 @@ class StepDetector:
         Called once per contact: a pure-Python median of at most 9 numbers and a few cached integers
         keep the per-step cost to microseconds.
         """
+        held = self._intervals
         if intervals is None:
-            self._intervals.clear()
+            held.clear()
         else:
-            self._intervals.extend(intervals)
-        v = sorted(self._intervals)
-        n = len(v)
+            held.extend(intervals)
+        n = len(held)
+        # locals and no sort outside a bout: this runs for every contact of a day-long file
         if n == 0 or not self._active:
-            self._med = 0.0
+            med = 0.0
             self._lim = self._max_int
         else:
-            self._med = float(v[n // 2]) if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
-            self._lim = min(self._max_int, round(2.5 * self._med))
-        self._med_i = round(self._med)
-        self._half_i = round(self._med / 2)
-        self._early_i = round(self._p.early_emit * self._med)
+            v = sorted(held)
+            h = n // 2
+            med = float(v[h]) if n % 2 else (v[h - 1] + v[h]) / 2.0
+            self._lim = min(self._max_int, round(2.5 * med))
+        self._med = med
+        self._med_i = round(med)
+        self._half_i = round(med / 2)
+        self._early_i = round(self._p.early_emit * med)
 
     # ------------------------------------------------------------------------------------------------
     # bouts
@@ -661,6 +666,55 @@ class StepDetector:
         )
 
 
+def recording_placement(recording: Recording) -> str:
+    """The detector placement a recording names in ``meta["placement"]``.
+
+    Parameters
+    ----------
+    recording : Recording
+
+    Returns
+    -------
+    str
+        The placement in lower case, or ``"auto"`` when it is missing or not one of :data:`PLACEMENTS`.
+    """
+    placement = str(recording.meta.get("placement", "auto")).lower()
+    return placement if placement in PLACEMENTS else "auto"
+
+
+def recording_chunks(
+    recording: Recording, chunk_s: float
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """A recording's samples in consecutive pieces, to feed a causal detector with bounded memory.
+
+    Parameters
+    ----------
+    recording : Recording
+    chunk_s : float
+        Duration (s) of the time span each piece covers; empty spans yield nothing.
+
+    Yields
+    ------
+    time_s : ndarray, shape (m,)
+        Sample times (s).
+    acc_mps2 : ndarray, shape (m, 3)
+        Acceleration (m/s²).
+    gyr_radps : ndarray, shape (m, 3) or None
+        Angular rate (rad/s), None when the recording has no gyroscope.
+    """
+    t = np.asarray(recording.time_s, dtype=float)
+    if t.size == 0:
+        return
+    bounds = np.searchsorted(t, np.arange(t[0], t[-1] + chunk_s, chunk_s)[1:], side="left")
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [t.size]])
+    for a, b in zip(starts, ends, strict=True):
+        if b <= a:
+            continue
+        gyr = None if recording.gyr_radps is None else recording.gyr_radps[a:b]
+        yield t[a:b], recording.acc_mps2[a:b], gyr
+
+
 def detect_steps(
     recording: Recording, *, chunk_s: float = 600.0, **detector_params: object
 ) -> list[StepBatch]:
@@ -683,21 +737,13 @@ def detect_steps(
     """
     params = dict(detector_params)
     if "placement" not in params:
-        placement = str(recording.meta.get("placement", "auto")).lower()
-        params["placement"] = placement if placement in PLACEMENTS else "auto"
+        params["placement"] = recording_placement(recording)
     det = StepDetector(**params).reset()  # type: ignore[arg-type]
-    t = np.asarray(recording.time_s, dtype=float)
     out: list[StepBatch] = []
-    if t.size == 0:
+    if np.asarray(recording.time_s).size == 0:
         return out
-    bounds = np.searchsorted(t, np.arange(t[0], t[-1] + chunk_s, chunk_s)[1:], side="left")
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [t.size]])
-    for a, b in zip(starts, ends, strict=True):
-        if b <= a:
-            continue
-        gyr = None if recording.gyr_radps is None else recording.gyr_radps[a:b]
-        batch = det.update(t[a:b], recording.acc_mps2[a:b], gyr, gravity_removed=recording.gravity_removed)
+    for time_s, acc_mps2, gyr_radps in recording_chunks(recording, chunk_s):
+        batch = det.update(time_s, acc_mps2, gyr_radps, gravity_removed=recording.gravity_removed)
         if len(batch):
             out.append(batch)
     batch = det.flush()

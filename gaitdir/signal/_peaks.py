@@ -6,6 +6,34 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 
+def _running_maxima(ext: np.ndarray, left: int, right: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The positions that have full windows, and the running maxima over the windows around each sample.
+
+    Parameters
+    ----------
+    ext : ndarray, shape (n,)
+        Signal; ``-inf`` for samples that do not exist.
+    left, right : int
+        Window lengths (samples), both ≥ 1.
+
+    Returns
+    -------
+    positions : ndarray of int
+        ``[left, n - right)``; empty when ``n < left + right + 1``.
+    trailing : ndarray, shape (n,)
+        ``trailing[j]`` = maximum of ``ext[j - left + 1 : j + 1]`` (``-inf`` outside the signal).
+    leading : ndarray, shape (n,)
+        ``leading[j]`` = maximum of ``ext[j : j + right]`` (``-inf`` outside the signal).
+    """
+    n = ext.shape[0]
+    if n < left + right + 1:
+        empty = np.zeros(0)
+        return np.zeros(0, dtype=np.int64), empty, empty
+    trailing = maximum_filter1d(ext, size=left, origin=(left - 1) // 2, mode="constant", cval=-np.inf)
+    leading = maximum_filter1d(ext, size=right, origin=-(right // 2), mode="constant", cval=-np.inf)
+    return np.arange(left, n - right), trailing, leading
+
+
 def window_peaks(ext: np.ndarray, left: int, right: int) -> np.ndarray:
     """Indices ``i`` in ``[left, len(ext) - right)`` where ``ext[i]`` is a strict maximum of the ``left``
     samples before it and at least the maximum of the ``right`` samples after it.
@@ -22,12 +50,7 @@ def window_peaks(ext: np.ndarray, left: int, right: int) -> np.ndarray:
     ndarray of int
         Peak positions in ``ext``.
     """
-    n = ext.shape[0]
-    if n < left + right + 1:
-        return np.zeros(0, dtype=np.int64)
-    trailing = maximum_filter1d(ext, size=left, origin=(left - 1) // 2, mode="constant", cval=-np.inf)
-    leading = maximum_filter1d(ext, size=right, origin=-(right // 2), mode="constant", cval=-np.inf)
-    i = np.arange(left, n - right)
+    i, trailing, leading = _running_maxima(ext, left, right)
     centre = ext[i]
     ok = (centre > trailing[i - 1]) & (centre >= leading[i + 1]) & np.isfinite(centre)
     return i[ok]
@@ -56,12 +79,7 @@ def stance_onsets(
     ndarray of int
         Onset positions in ``ext``.
     """
-    n = ext.shape[0]
-    if n < left + right + 1:
-        return np.zeros(0, dtype=np.int64)
-    trailing = maximum_filter1d(ext, size=left, origin=(left - 1) // 2, mode="constant", cval=-np.inf)
-    leading = maximum_filter1d(ext, size=right, origin=-(right // 2), mode="constant", cval=-np.inf)
-    i = np.arange(left, n - right)
+    i, trailing, leading = _running_maxima(ext, left, right)
     still = leading[i] < still_below
     was_moving = leading[i - 1] >= still_below
     swing = trailing[i - 1] >= moving_above

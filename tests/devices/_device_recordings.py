@@ -32,17 +32,18 @@ def oxford_recording(seconds: float, *, start_s: float = 10.0) -> Recording:
     )
 
 
-def ipol_recording(seconds: float, *, start_s: float = 4.0) -> Recording:
-    """``seconds`` of IPOL subject 2, trial 1, lower back (Xsens, 100 Hz; acc m/s², gyro rad/s).
+def ipol_recording(seconds: float, *, start_s: float = 4.0, path: Path = IPOL_LOWER_BACK_2) -> Recording:
+    """``seconds`` of an IPOL lower-back file (Xsens, 100 Hz; acc m/s² with gravity, gyro rad/s).
 
-    Two header lines, then PacketCounter, acc xyz, gyr xyz, mag xyz; time = row / 100 s.
+    Two header lines, then PacketCounter, acc xyz, gyr xyz, mag xyz; time = row / 100 s (the
+    authors' time base). ``path`` defaults to subject 2, trial 1.
     """
-    raw = np.loadtxt(IPOL_LOWER_BACK_2, skiprows=2, max_rows=int((start_s + seconds) * 100) + 1)
+    raw = np.loadtxt(path, skiprows=2, max_rows=int((start_s + seconds) * 100) + 1)
     t = np.arange(raw.shape[0]) / 100.0
     keep = t >= start_s
     return Recording(
         time_s=t[keep] - t[keep][0],
         acc_mps2=raw[keep, 1:4],
         gyr_radps=raw[keep, 4:7],
-        meta={"format": "ipol", "source": str(IPOL_LOWER_BACK_2), "placement": "lower_back"},
+        meta={"format": "ipol", "source": str(path), "placement": "lower_back"},
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+from _device_recordings import DATASETS, ipol_recording
 
 # the sensor families register their drivers and twins on import
 from gaitdir.devices import (  # noqa: F401
@@ -32,31 +32,28 @@ from gaitdir.devices.virtual import (  # noqa: F401
 )
 from gaitdir.recordings import Recording
 
-DATASETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"
 IPOL_LOWER_BACK = DATASETS / "ipol-healthy-gait" / "GaitData" / "1-1_lb.txt"
 
 
 def ipol_lower_back(seconds: float, *, start_s: float = 4.0) -> Recording:
     """``seconds`` of IPOL subject 1, trial 1, lower-back Xsens (100 Hz, acc m/s² with gravity, gyro rad/s).
 
-    Read with numpy (two header lines, then PacketCounter, Acc xyz, Gyr xyz, Mag xyz; time = row/100 s,
-    the authors' time base) so these tests depend on the data, not on the readers tested elsewhere.
+    Read with numpy so these tests depend on the data, not on the readers tested elsewhere.
     """
-    rows = int((start_s + seconds) * 100) + 1
-    raw = np.loadtxt(IPOL_LOWER_BACK, skiprows=2, max_rows=rows)
-    t = np.arange(raw.shape[0]) / 100.0
-    keep = t >= start_s
-    return Recording(
-        time_s=t[keep] - t[keep][0],
-        acc_mps2=raw[keep, 1:4],
-        gyr_radps=raw[keep, 4:7],
-        meta={
-            "format": "ipol",
-            "source": str(IPOL_LOWER_BACK),
-            "placement": "lower_back",
-            "subject": "ipol-1",
-        },
-    )
+    recording = ipol_recording(seconds, start_s=start_s, path=IPOL_LOWER_BACK)
+    recording.meta["subject"] = "ipol-1"
+    return recording
+
+
+def best_lag(reference: np.ndarray, received: np.ndarray, *, n_samples: int, max_lag: int) -> int:
+    """Offset (samples) into ``reference`` at which the first ``n_samples`` of ``received`` fit best.
+
+    The stream starts a little after the recording does (connect, subscribe), so the received samples
+    are compared with the recording shifted by 0 … ``max_lag - 1`` samples; the fit is the largest
+    absolute difference.
+    """
+    errors = [np.abs(reference[k : k + n_samples] - received[:n_samples]).max() for k in range(max_lag)]
+    return int(np.argmin(errors))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _sensor_helpers import ipol_lower_back, run_end_to_end
+from _sensor_helpers import best_lag, ipol_lower_back, run_end_to_end
 
 from gaitdir.devices import EventKind
 from gaitdir.devices import _metamotion as mm
@@ -124,7 +124,7 @@ async def test_twin_end_to_end_over_gatt(world: VirtualWorld) -> None:
     assert all(len(b) == 3 for b in got.batches)  # packed: three samples per notification
     acc = got.acc_mps2
     # the replay is the recording at ±8 g resolution: find the offset, then compare sample by sample
-    lag = int(np.argmin([np.abs(rec.acc_mps2[k : k + 200] - acc[:200]).max() for k in range(0, 300)]))
+    lag = best_lag(rec.acc_mps2, acc, n_samples=200, max_lag=300)
     np.testing.assert_allclose(acc, rec.acc_mps2[lag : lag + len(acc)], atol=8 * 9.80665 / 32768)
     assert got.count(EventKind.MALFORMED_FRAME) == 0
 

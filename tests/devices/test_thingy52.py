@@ -11,7 +11,7 @@ import struct
 
 import numpy as np
 import pytest
-from _sensor_helpers import ipol_lower_back, run_end_to_end
+from _sensor_helpers import best_lag, ipol_lower_back, run_end_to_end
 
 from gaitdir.devices import EventKind
 from gaitdir.devices import _thingy52 as th
@@ -60,7 +60,7 @@ async def test_twin_end_to_end_over_gatt(world: VirtualWorld) -> None:
     np.testing.assert_allclose(np.diff(got.time_s), 0.02, atol=1e-9)
     acc = got.acc_mps2
     ref_acc, ref_gyr = rec.acc_mps2[::2], rec.gyr_radps[::2]  # the 100 Hz recording on the 50 Hz grid
-    lag = int(np.argmin([np.abs(ref_acc[k : k + 100] - acc[:100]).max() for k in range(0, 150)]))
+    lag = best_lag(ref_acc, acc, n_samples=100, max_lag=150)
     np.testing.assert_allclose(acc, ref_acc[lag : lag + len(acc)], atol=9.80665 / 2048)
     np.testing.assert_allclose(got.gyr_radps, ref_gyr[lag : lag + len(acc)], atol=np.radians(1 / 64))
 

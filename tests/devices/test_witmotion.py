@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _sensor_helpers import ipol_lower_back, run_end_to_end
+from _sensor_helpers import best_lag, ipol_lower_back, run_end_to_end
 
 from gaitdir.devices import EventKind
 from gaitdir.devices import _witmotion as wm
@@ -88,7 +88,7 @@ async def test_twin_end_to_end_over_gatt(world: VirtualWorld) -> None:
     acc = got.acc_mps2
     grid = np.arange(0, rec.duration_s, 0.02)
     ref = np.column_stack([np.interp(grid, rec.time_s, rec.acc_mps2[:, i]) for i in range(3)])
-    lag = int(np.argmin([np.abs(ref[k : k + 100] - acc[:100]).max() for k in range(0, 150)]))
+    lag = best_lag(ref, acc, n_samples=100, max_lag=150)
     np.testing.assert_allclose(acc, ref[lag : lag + len(acc)], atol=16 * 9.80665 / 32768)
     gref = np.column_stack([np.interp(grid, rec.time_s, rec.gyr_radps[:, i]) for i in range(3)])
     np.testing.assert_allclose(got.gyr_radps, gref[lag : lag + len(acc)], atol=np.radians(2000 / 32768))

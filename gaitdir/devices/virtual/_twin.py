@@ -140,6 +140,58 @@ class Twin(abc.ABC):
         """Reset per-connection state (a real sensor forgets its stream when the link drops)."""
 
 
+class ListeningTwin(Twin):
+    """A sensor that sends one sample per notification whenever a client listens (WitMotion, Thingy:52).
+
+    Such a sensor has no start/stop command: turning notifications on :attr:`stream_char` on starts
+    the stream at :attr:`stream_rate_hz`, turning them off stops it. The family builds
+    :attr:`stream_char` in :meth:`build_services` (with ``on("subscription", self._on_subscription)``)
+    and encodes one sample in :meth:`encode_sample`.
+    """
+
+    #: Whether indications turned on count as listening, as notifications do.
+    listens_on_indicate: ClassVar[bool] = False
+
+    def __init__(self, sensor: VirtualSensor) -> None:
+        super().__init__(sensor)
+        self.stream_char: Characteristic | None = None
+        self.listening = False
+
+    @property
+    @abc.abstractmethod
+    def stream_rate_hz(self) -> float:
+        """The output rate currently configured (Hz)."""
+
+    @abc.abstractmethod
+    def encode_sample(self, acc_mps2: np.ndarray, gyr_radps: np.ndarray) -> bytes:
+        """One notification payload carrying one sample (acc m/s², gyro rad/s, each shape (3,))."""
+
+    def _on_subscription(self, connection: Any, notify_enabled: bool, indicate_enabled: bool) -> None:
+        self.listening = notify_enabled or (self.listens_on_indicate and indicate_enabled)
+        if self.listening:
+            self.sensor.start_stream(self.stream_rate_hz)
+        else:
+            self.sensor.stop_stream()
+
+    def samples_per_frame(self, mtu: int) -> int:
+        return 1
+
+    def encode(self, chunk: Chunk) -> list[tuple[Characteristic, bytes]]:
+        assert self.stream_char is not None
+        return [
+            (self.stream_char, self.encode_sample(acc, gyr))
+            for acc, gyr in zip(chunk.acc_mps2, chunk.gyr_radps, strict=True)
+        ]
+
+    def sensor_stop(self) -> list[tuple[Characteristic, bytes]]:
+        # The sensor has no "stopped" message; it falls silent.
+        self.listening = False
+        return []
+
+    def on_disconnect(self) -> None:
+        self.listening = False
+
+
 #: Twins by kind; sensor families add theirs (``TWINS["movesense"] = MovesenseTwin``).
 TWINS: dict[str, type[Twin]] = {}
 

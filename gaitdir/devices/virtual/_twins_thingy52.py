@@ -6,14 +6,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from gaitdir.devices import _thingy52 as th
 from gaitdir.devices._codeccommon import FrameError
-from gaitdir.devices.virtual._twin import Chunk, Twin, register_twin
+from gaitdir.devices.virtual._twin import ListeningTwin, register_twin
 
 if TYPE_CHECKING:
+    import numpy as np
     from bumble.gatt import Characteristic, Service
 
 
 @register_twin
-class ThingyTwin(Twin):
+class ThingyTwin(ListeningTwin):
     """Raw samples flow while a client is subscribed to the raw characteristic, at ``motion_freq_hz``.
 
     The config starts as pedometer 1000 ms, temperature 1000 ms, compass 1000 ms, 10 Hz, wake on
@@ -31,8 +32,6 @@ class ThingyTwin(Twin):
         super().__init__(sensor)
         self.config = th.ThingyConfig(1000, 1000, 1000, 10, 1)
         self.config_char: Characteristic | None = None
-        self.raw_char: Characteristic | None = None
-        self.listening = False
 
     def build_services(self) -> list[Service]:
         from bumble import gatt
@@ -44,14 +43,14 @@ class ThingyTwin(Twin):
             gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
             gatt.CharacteristicValue(read=lambda connection: bytes(self.config), write=self._on_config),
         )
-        self.raw_char = gatt.Characteristic(th.RAW_UUID, props.NOTIFY, gatt.Characteristic.READABLE, b"")
-        self.raw_char.on("subscription", self._on_subscription)
+        self.stream_char = gatt.Characteristic(th.RAW_UUID, props.NOTIFY, gatt.Characteristic.READABLE, b"")
+        self.stream_char.on("subscription", self._on_subscription)
         name_char = gatt.Characteristic(
             "ef680101" + th._BASE, props.READ, gatt.Characteristic.READABLE, self.sensor.name.encode()
         )
         return [
             gatt.Service(th.CONFIGURATION_SERVICE_UUID, [name_char]),
-            gatt.Service(th.SERVICE_UUID, [self.config_char, self.raw_char]),
+            gatt.Service(th.SERVICE_UUID, [self.config_char, self.stream_char]),
         ]
 
     def _on_config(self, connection: Any, value: bytes) -> None:
@@ -62,32 +61,15 @@ class ThingyTwin(Twin):
         except FrameError:
             raise ATT_Error(ErrorCode.VALUE_NOT_ALLOWED) from None
         if self.listening:
-            self.sensor.start_stream(float(self.config.motion_freq_hz))
+            self.sensor.start_stream(self.stream_rate_hz)
 
-    def _on_subscription(self, connection: Any, notify_enabled: bool, indicate_enabled: bool) -> None:
-        self.listening = notify_enabled
-        if notify_enabled:
-            self.sensor.start_stream(float(self.config.motion_freq_hz))
-        else:
-            self.sensor.stop_stream()
+    @property
+    def stream_rate_hz(self) -> float:
+        return float(self.config.motion_freq_hz)
 
-    def samples_per_frame(self, mtu: int) -> int:
-        return 1
-
-    def encode(self, chunk: Chunk) -> list[tuple[Characteristic, bytes]]:
-        assert self.raw_char is not None
-        return [
-            (self.raw_char, bytes(th.ThingyRaw.from_si(acc, gyr)))
-            for acc, gyr in zip(chunk.acc_mps2, chunk.gyr_radps, strict=True)
-        ]
+    def encode_sample(self, acc_mps2: np.ndarray, gyr_radps: np.ndarray) -> bytes:
+        return bytes(th.ThingyRaw.from_si(acc_mps2, gyr_radps))
 
     def garbage(self) -> list[tuple[Characteristic, bytes]]:
-        assert self.raw_char is not None
-        return [(self.raw_char, bytes(17)), (self.raw_char, bytes([1, 2, 3, 4, 5]))]
-
-    def sensor_stop(self) -> list[tuple[Characteristic, bytes]]:
-        self.listening = False
-        return []
-
-    def on_disconnect(self) -> None:
-        self.listening = False
+        assert self.stream_char is not None
+        return [(self.stream_char, bytes(17)), (self.stream_char, bytes([1, 2, 3, 4, 5]))]
