@@ -14,7 +14,8 @@ b. ``gaitdir classify FILE --json`` as a whole process (start-up, parsing, resam
 
 and reports both wall times (best of N runs each), the ratio b / a, the same for CPU time (all threads;
 less sensitive to other load on the machine), and the peak resident memory of the classify process
-(``ru_maxrss`` of that child, from ``os.wait4``). Targets: wall ratio <= 4, peak < 1.5 GB.
+(``ru_maxrss`` of that process, from ``os.wait4`` in a small launcher). Targets: wall ratio <= 4,
+peak < 1.5 GB.
 
 Run from the repository root::
 
@@ -128,34 +129,54 @@ def _gaitdir_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-c", "from gaitdir.cli import main; main()"]
 
 
+# Runs ``gaitdir classify`` (argv[2:]) and writes its wall time and rusage as JSON to argv[1]. Why a
+# launcher: on Linux a process's ru_maxrss starts at the resident high-water mark of the process that
+# spawned it (exec records the peak of the address space it replaces), so a child of this script, which
+# has just built and parsed the whole CSV, would report this script's peak instead of its own. Spawned
+# from this small fresh process, classify reports its own.
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+t0 = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+elapsed = time.perf_counter() - t0
+with open(sys.argv[1], "w") as fh:
+    json.dump({"wall_s": elapsed, "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kib": usage.ru_maxrss,
+               "returncode": os.waitstatus_to_exitcode(status)}, fh)
+"""
+
+
 def time_classify(path: Path, out_dir: Path, repeats: int) -> tuple[float, float, int, dict]:
     """Best-of-``repeats`` wall and CPU time (s), the largest peak RSS (bytes) and the JSON result of
     ``gaitdir classify`` run as a separate process."""
     times, cpus, peaks = [], [], []
     result: dict = {}
+    report_path = out_dir.parent / "classify_usage.json"
     for _ in range(repeats):
+        report_path.unlink(missing_ok=True)
+        command = [*_gaitdir_command(), "classify", str(path), "--out", str(out_dir), "--json"]
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(
-                [*_gaitdir_command(), "classify", str(path), "--out", str(out_dir), "--json"],
+            # wait4 (in the launcher) gives the classify process's own rusage (ru_maxrss in KiB on
+            # Linux), not a maximum over all children ever waited for.
+            subprocess.run(
+                [sys.executable, "-c", _LAUNCHER, str(report_path), *command],
                 stdout=out,
                 stderr=err,
+                check=False,
             )
-            # wait4 gives this child's own rusage (ru_maxrss in KiB on Linux), not a maximum over all
-            # children this script ever waited for.
-            _, status, usage = os.wait4(proc.pid, 0)
-            elapsed = time.perf_counter() - t0
-            proc.returncode = os.waitstatus_to_exitcode(status)
             out.seek(0)
             err.seek(0)
             stdout, stderr = out.read(), err.read()
-        if proc.returncode != 0:
+        if not report_path.exists():
+            raise SystemExit(f"the classify launcher failed:\n{stderr.decode(errors='replace')}")
+        usage = json.loads(report_path.read_text())
+        if usage["returncode"] != 0:
             raise SystemExit(
-                f"gaitdir classify failed ({proc.returncode}):\n{stderr.decode(errors='replace')}"
+                f"gaitdir classify failed ({usage['returncode']}):\n{stderr.decode(errors='replace')}"
             )
-        times.append(elapsed)
-        cpus.append(usage.ru_utime + usage.ru_stime)
-        peaks.append(usage.ru_maxrss * 1024)
+        times.append(usage["wall_s"])
+        cpus.append(usage["cpu_s"])
+        peaks.append(usage["maxrss_kib"] * 1024)
         result = json.loads(stdout)
     return min(times), min(cpus), max(peaks), result
 
