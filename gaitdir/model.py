@@ -22,11 +22,16 @@ coordinates found on the same subject's forward recordings, else on recordings o
 
 Safe loading
 ------------
-Model files are joblib pickles, and unpickling can run code. :func:`load_model` therefore hashes the file
-(SHA-256) *before* unpickling and requires the hash to be trusted: the shipped model's hash is recorded in
-the package, and :func:`save_model` (used by ``gaitdir train``) appends the hash of each model it writes
-to a per-user registry (``trusted_models.json`` in the user config directory, or ``$GAITDIR_CONFIG_DIR``).
-Any other file is refused with :class:`~gaitdir.errors.ModelError` unless ``trust=True``.
+Linear (logistic) models, including the shipped default, are saved as JSON: data only (scaler mean and
+scale, coefficients, intercept, classes, feature names, detector parameters, metadata and a format
+version), which cannot run code. :func:`load_model` validates such a file strictly (schema, shapes, finite
+numbers, version) and predicts with the numpy-only :class:`LinearDirectionPredictor`, so classifying does
+not import scikit-learn. Other models (boosting) are joblib pickles, and unpickling can run code:
+:func:`load_model` hashes such a file (SHA-256) *before* unpickling and requires the hash to be trusted;
+:func:`save_model` (used by ``gaitdir train``) appends the hash of each model it writes to a per-user
+registry (``trusted_models.json`` in the user config directory, or ``$GAITDIR_CONFIG_DIR``). Any other
+pickle is refused with :class:`~gaitdir.errors.ModelError` unless ``trust=True``. The shipped model's hash
+is recorded in the package and checked too, so that a modified installation is noticed.
 """
 
 from __future__ import annotations
@@ -43,12 +48,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import joblib
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 
 from gaitdir import __version__
 from gaitdir.errors import ModelError
@@ -56,13 +58,19 @@ from gaitdir.features import FEATURE_NAMES, mirror_features, pendular_index, ste
 from gaitdir.recordings import Recording
 from gaitdir.signal import StepBatch, detect_steps, match_steps
 
+if TYPE_CHECKING:
+    from gaitdir._classifier import DirectionClassifier
+
 __all__ = [
     "CLASSES",
     "EVIDENCE_DECAY",
     "MIRRORED_AP",
+    "MODEL_FORMAT",
+    "MODEL_FORMAT_VERSION",
     "DirectionClassifier",
     "DirectionModel",
     "EvaluationReport",
+    "LinearDirectionPredictor",
     "ap_sign_from_axis",
     "calibration_decision",
     "calibration_scores",
@@ -88,7 +96,7 @@ CLASSES: tuple[str, str] = ("backward", "forward")
 #: Name of the transform that makes the synthetic backward class (recorded in model metadata).
 MIRRORED_AP: str = "mirrored-AP (AP -> -AP of real forward steps; not time reversal)"
 
-_DEFAULT_MODEL_FILE = "default_model.joblib"
+_DEFAULT_MODEL_FILE = "default_model.json"
 _DEFAULT_HASH_FILE = "default_model.sha256"
 _REGISTRY_FILE = "trusted_models.json"
 _LABEL_CODES = {"forward": 0, "backward": 1, "other": 2}
@@ -102,123 +110,117 @@ _CONTINUATION_TOL_S = 0.05
 # Estimator
 
 
-class DirectionClassifier(ClassifierMixin, BaseEstimator):
-    """Per-step direction classifier; classes ``["backward", "forward"]``.
+def __getattr__(name: str) -> Any:
+    # DirectionClassifier is built on scikit-learn, whose import costs seconds; it is needed only to train
+    # or to unpickle a boosting model, so it is imported on first use (PEP 562).
+    if name == "DirectionClassifier":
+        from gaitdir._classifier import DirectionClassifier
+
+        return DirectionClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "DirectionClassifier"})
+
+
+class LinearDirectionPredictor:
+    """A fitted linear direction classifier in plain numpy (what a JSON model file holds).
+
+    Gives the same probabilities as a ``DirectionClassifier(kind="logistic")`` (standardisation, then
+    logistic regression) without importing scikit-learn.
 
     Parameters
     ----------
-    kind : {"logistic", "boosting"}, default="logistic"
-        ``"logistic"``: standardised features and L2-regularised logistic regression — small, and exactly
-        antisymmetric under AP mirroring when trained with the mirrored class (what the shipped model
-        uses). ``"boosting"``: gradient-boosted trees, for larger sets of real backward steps where
-        non-linear shape cues may help.
-    C : float, default=0.1
-        Inverse regularisation strength (logistic).
-    max_iter : int, default=150
-        Boosting iterations (boosting) or solver iterations ×10 (logistic).
-    max_leaf_nodes : int, default=15
-        Leaves per tree (boosting).
-    random_state : int or None, default=0
-        Seed of the estimator's internal randomness.
+    scaler_mean : ndarray, shape (n_features,)
+        Per-feature mean removed before scaling (feature units).
+    scaler_scale : ndarray, shape (n_features,)
+        Per-feature scale (feature units; > 0).
+    coef : ndarray, shape (n_features,)
+        Logistic-regression weights on the standardised features (forward positive).
+    intercept : float
+        Logistic-regression intercept (log-odds of forward).
+    params : dict, optional
+        The hyper-parameters it was trained with (informational).
 
     Attributes
     ----------
     classes_ : ndarray of str, shape (2,)
         ``["backward", "forward"]``.
     n_features_in_ : int
-        Number of features seen in ``fit``.
-    estimator_ : sklearn estimator
-        The fitted inner estimator (predicts 1 = forward).
+        Number of features expected.
     """
+
+    kind: str = "logistic"
 
     def __init__(
         self,
-        kind: str = "logistic",
-        C: float = 0.1,
-        max_iter: int = 150,
-        max_leaf_nodes: int = 15,
-        random_state: int | None = 0,
+        scaler_mean: np.ndarray,
+        scaler_scale: np.ndarray,
+        coef: np.ndarray,
+        intercept: float,
+        params: dict[str, Any] | None = None,
     ) -> None:
-        self.kind = kind
-        self.C = C
-        self.max_iter = max_iter
-        self.max_leaf_nodes = max_leaf_nodes
-        self.random_state = random_state
+        self.scaler_mean = scaler_mean
+        self.scaler_scale = scaler_scale
+        self.coef = coef
+        self.intercept = intercept
+        self.params = params
 
-    def _make(self) -> Any:
-        # Imported here, not at module level: classifying with a saved model only needs what unpickling
-        # it imports, and scikit-learn's ensemble and model-selection modules cost seconds of start-up.
-        if self.kind == "logistic":
-            from sklearn.linear_model import LogisticRegression
-            from sklearn.pipeline import make_pipeline
-            from sklearn.preprocessing import StandardScaler
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array(CLASSES)
 
-            return make_pipeline(
-                StandardScaler(),
-                LogisticRegression(C=self.C, max_iter=10 * self.max_iter, random_state=self.random_state),
-            )
-        if self.kind == "boosting":
-            from sklearn.ensemble import HistGradientBoostingClassifier
+    @property
+    def n_features_in_(self) -> int:
+        return int(np.asarray(self.coef).shape[0])
 
-            return HistGradientBoostingClassifier(
-                max_iter=self.max_iter,
-                max_leaf_nodes=self.max_leaf_nodes,
-                l2_regularization=1.0,
-                early_stopping=False,
-                random_state=self.random_state,
-            )
-        raise ValueError(f"kind must be 'logistic' or 'boosting'; got {self.kind!r}")
+    @classmethod
+    def from_classifier(cls, classifier: Any) -> LinearDirectionPredictor:
+        """The numpy form of a fitted ``DirectionClassifier(kind="logistic")`` (or of another predictor).
 
-    def fit(
-        self, X: np.ndarray, y: Sequence[str], sample_weight: np.ndarray | None = None
-    ) -> DirectionClassifier:
-        """Fit on features ``X`` (k, n_features) and labels ``y`` in {"backward", "forward"}.
-
-        Parameters
-        ----------
-        X : ndarray, shape (k, n_features)
-        y : sequence of str, length k
-        sample_weight : ndarray, shape (k,), optional
-            Per-step weights; by default the two classes are balanced.
-
-        Returns
-        -------
-        DirectionClassifier
-            self
+        Raises
+        ------
+        ModelError
+            The classifier is not a fitted linear (logistic) one.
         """
+        if isinstance(classifier, LinearDirectionPredictor):
+            return classifier
+        pipeline = getattr(classifier, "estimator_", None)
+        steps = getattr(pipeline, "named_steps", None)
+        if getattr(classifier, "kind", None) != "logistic" or steps is None:
+            raise ModelError(
+                "only fitted logistic direction classifiers have a linear form; got "
+                f"{type(classifier).__name__}"
+            )
+        scaler, logistic = steps["standardscaler"], steps["logisticregression"]
+        return cls(
+            scaler_mean=np.asarray(scaler.mean_, dtype=np.float64).copy(),
+            scaler_scale=np.asarray(scaler.scale_, dtype=np.float64).copy(),
+            coef=np.asarray(logistic.coef_, dtype=np.float64).ravel().copy(),
+            intercept=float(np.asarray(logistic.intercept_).ravel()[0]),
+            params={k: v for k, v in classifier.get_params().items() if k in ("kind", "C", "max_iter")},
+        )
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Forward log-odds of each row of ``X`` (k, n_features), shape (k,)."""
         X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y).astype(str)
-        if X.ndim != 2 or X.shape[0] != y.shape[0]:
-            raise ValueError(f"X must be (k, n_features) with one label per row; got {X.shape} and {y.shape}")
-        if not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or infinite values")
-        unknown = sorted(set(np.unique(y)) - set(CLASSES))
-        if unknown:
-            raise ValueError(f"labels must be 'backward' or 'forward'; got {unknown}")
-        if len(np.unique(y)) < 2:
-            raise ValueError(f"training needs both classes {list(CLASSES)}; got only {sorted(set(y))}")
-        if sample_weight is None:
-            # Balance the classes so that the prior does not decide ambiguous steps.
-            counts = {c: int(np.sum(y == c)) for c in CLASSES}
-            sample_weight = np.array([0.5 * len(y) / counts[c] for c in y])
-        estimator = self._make()
-        target = (y == "forward").astype(int)
-        if self.kind == "logistic":
-            estimator.fit(X, target, logisticregression__sample_weight=sample_weight)
-        else:
-            estimator.fit(X, target, sample_weight=sample_weight)
-        self.estimator_ = estimator
-        self.classes_ = np.array(CLASSES)
-        self.n_features_in_ = X.shape[1]
-        return self
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X must be (k, {self.n_features_in_}); got shape {X.shape}")
+        # The same operations, in the same order, as StandardScaler.transform and
+        # LogisticRegression.decision_function, so that results agree to rounding.
+        standardised = (X - self.scaler_mean) / self.scaler_scale
+        return (standardised @ np.asarray(self.coef, dtype=np.float64)[:, None] + self.intercept).ravel()
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, columns ordered as ``classes_`` (backward, forward)."""
-        check_is_fitted(self, "estimator_")
         X = np.asarray(X, dtype=np.float64)
         if X.shape[0] == 0:
             return np.zeros((0, 2))
-        p_forward = self.estimator_.predict_proba(X)[:, 1]
+        z = self.decision_function(X)
+        # Logistic function written to avoid overflow of exp for large |z|.
+        e = np.exp(-np.abs(z))
+        p_forward = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
         return np.column_stack([1.0 - p_forward, p_forward])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -237,8 +239,9 @@ class DirectionModel:
 
     Attributes
     ----------
-    classifier : DirectionClassifier
-        Fitted estimator on :data:`gaitdir.features.FEATURE_NAMES`.
+    classifier : DirectionClassifier or LinearDirectionPredictor
+        Fitted estimator on :data:`gaitdir.features.FEATURE_NAMES` (a model loaded from JSON holds the
+        numpy-only :class:`LinearDirectionPredictor`).
     feature_names : tuple of str
         The feature columns it was trained on (checked on load).
     detector_params : dict
@@ -249,7 +252,7 @@ class DirectionModel:
         source, ``synthetic_backward`` (bool) and the transform used for it.
     """
 
-    classifier: DirectionClassifier
+    classifier: DirectionClassifier | LinearDirectionPredictor
     feature_names: tuple[str, ...] = FEATURE_NAMES
     detector_params: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -336,16 +339,71 @@ def _shipped_hashes() -> set[str]:
     return {line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#")}
 
 
+#: ``format`` value of a JSON model file.
+MODEL_FORMAT: str = "gaitdir-direction-model"
+#: Version of the JSON model schema this gaitdir writes and reads.
+MODEL_FORMAT_VERSION: int = 1
+_JSON_KEYS = {"format", "format_version", "classifier", "feature_names", "detector_params", "metadata"}
+_JSON_CLASSIFIER_KEYS = {
+    "kind",
+    "classes",
+    "n_features",
+    "scaler_mean",
+    "scaler_scale",
+    "coef",
+    "intercept",
+    "params",
+}
+
+
+def _is_linear(classifier: Any) -> bool:
+    return isinstance(classifier, LinearDirectionPredictor) or getattr(classifier, "kind", None) == "logistic"
+
+
+def _model_to_json(model: DirectionModel) -> bytes:
+    linear = LinearDirectionPredictor.from_classifier(model.classifier)
+    doc = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "classifier": {
+            "kind": "logistic",
+            "classes": list(CLASSES),
+            "n_features": linear.n_features_in_,
+            "scaler_mean": [float(v) for v in linear.scaler_mean],
+            "scaler_scale": [float(v) for v in linear.scaler_scale],
+            "coef": [float(v) for v in linear.coef],
+            "intercept": float(linear.intercept),
+            "params": dict(linear.params or {}),
+        },
+        "feature_names": list(model.feature_names),
+        "detector_params": dict(model.detector_params),
+        "metadata": dict(model.metadata),
+    }
+    try:
+        # allow_nan=False: a model with a non-finite number is broken and must not be written.
+        text = json.dumps(doc, indent=1, allow_nan=False, default=_json_default)
+    except ValueError as e:
+        raise ModelError(f"the model cannot be saved as JSON: {e}") from e
+    return (text + "\n").encode("utf-8")
+
+
 def save_model(model: DirectionModel, path: str | Path, *, trust: bool = True) -> Path:
-    """Write a model as a joblib file (atomically) and, by default, trust it for this user.
+    """Write a model (atomically): JSON for linear models, a joblib pickle otherwise.
+
+    A logistic model (``DirectionClassifier(kind="logistic")`` or :class:`LinearDirectionPredictor`) is
+    written as data only (JSON: scaler mean/scale, coefficients, intercept, classes, feature names,
+    detector parameters, metadata and a format version), which cannot run code when loaded. Other models
+    (boosting) are joblib pickles and must be trusted to load.
 
     Parameters
     ----------
     model : DirectionModel
     path : str or Path
-        Destination file.
+        Destination file (the content decides the format, not the suffix; ``.json`` / ``.joblib`` are
+        the conventional names).
     trust : bool, default=True
-        Record the file's hash in the per-user trusted registry so that :func:`load_model` accepts it.
+        Record the file's hash in the per-user trusted registry so that :func:`load_model` accepts it
+        (needed only for pickles; harmless for JSON).
 
     Returns
     -------
@@ -355,24 +413,109 @@ def save_model(model: DirectionModel, path: str | Path, *, trust: bool = True) -
     if not isinstance(model, DirectionModel):
         raise ModelError(f"save_model expects a DirectionModel; got {type(model).__name__}")
     path = Path(path)
-    buf = io.BytesIO()
-    joblib.dump(model, buf, compress=3)
-    _atomic_write_bytes(path, buf.getvalue())
+    if _is_linear(model.classifier):
+        data = _model_to_json(model)
+    else:
+        import joblib
+
+        buf = io.BytesIO()
+        joblib.dump(model, buf, compress=3)
+        data = buf.getvalue()
+    _atomic_write_bytes(path, data)
     if trust:
         register_trusted_model(path)
     return path
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_vector(value: Any, n: int, what: str, file: Path) -> np.ndarray:
+    if (
+        not isinstance(value, list)
+        or len(value) != n
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        raise ModelError(f"{file}: JSON model field {what} must be a list of {n} numbers")
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ModelError(f"{file}: JSON model field {what} holds a non-finite number")
+    return arr
+
+
+def _model_from_json(data: bytes, file: Path) -> DirectionModel:
+    try:
+        doc = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ModelError(f"{file} is not a valid gaitdir JSON model: {e}") from e
+    if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT:
+        raise ModelError(f'{file} is not a gaitdir JSON model (no "format": "{MODEL_FORMAT}")')
+    version = doc.get("format_version")
+    if version != MODEL_FORMAT_VERSION or isinstance(version, bool):
+        raise ModelError(
+            f"{file} has JSON model format version {version!r}; this gaitdir reads version "
+            f"{MODEL_FORMAT_VERSION} (upgrade gaitdir or retrain the model with 'gaitdir train')"
+        )
+    if set(doc) != _JSON_KEYS:
+        raise ModelError(f"{file}: JSON model fields must be exactly {sorted(_JSON_KEYS)}; got {sorted(doc)}")
+    clf = doc["classifier"]
+    if not isinstance(clf, dict) or set(clf) != _JSON_CLASSIFIER_KEYS:
+        got = sorted(clf) if isinstance(clf, dict) else type(clf).__name__
+        raise ModelError(
+            f"{file}: JSON model classifier fields must be {sorted(_JSON_CLASSIFIER_KEYS)}; got {got}"
+        )
+    if clf["kind"] != "logistic":
+        raise ModelError(f"{file}: JSON models hold logistic classifiers only; got kind {clf['kind']!r}")
+    if clf["classes"] != list(CLASSES):
+        raise ModelError(f"{file}: JSON model classes must be {list(CLASSES)}; got {clf['classes']!r}")
+    names = doc["feature_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ModelError(f"{file}: JSON model field feature_names must be a list of strings")
+    n = clf["n_features"]
+    if not isinstance(n, int) or isinstance(n, bool) or n != len(names) or n < 1:
+        raise ModelError(f"{file}: JSON model n_features {n!r} does not match its {len(names)} feature names")
+    mean = _finite_vector(clf["scaler_mean"], n, "classifier.scaler_mean", file)
+    scale = _finite_vector(clf["scaler_scale"], n, "classifier.scaler_scale", file)
+    if np.any(scale <= 0):
+        raise ModelError(f"{file}: JSON model field classifier.scaler_scale must be positive")
+    coef = _finite_vector(clf["coef"], n, "classifier.coef", file)
+    intercept = _finite_vector([clf["intercept"]], 1, "classifier.intercept", file)[0]
+    for key in ("params", "detector_params", "metadata"):
+        value = clf[key] if key == "params" else doc[key]
+        if not isinstance(value, dict):
+            raise ModelError(f"{file}: JSON model field {key} must be an object")
+    if tuple(names) != FEATURE_NAMES:
+        raise ModelError(
+            f"{file} was trained on different features than this gaitdir version computes; retrain it with "
+            "'gaitdir train'"
+        )
+    predictor = LinearDirectionPredictor(
+        scaler_mean=mean, scaler_scale=scale, coef=coef, intercept=float(intercept), params=clf["params"]
+    )
+    return DirectionModel(
+        classifier=predictor,
+        feature_names=tuple(names),
+        detector_params=doc["detector_params"],
+        metadata=doc["metadata"],
+    )
+
+
 def load_model(path: str | Path | None = None, *, trust: bool = False) -> DirectionModel:
-    """Load a direction model after verifying its SHA-256 against gaitdir's trusted hashes.
+    """Load a direction model: JSON (data only, schema-checked) or a hash-verified joblib pickle.
+
+    The file's content decides: a JSON document is parsed and validated strictly (format and version,
+    fields, shapes, finite numbers) and needs no trust, since it cannot run code; anything else is a
+    pickle, loaded only when its SHA-256 is trusted. The shipped default model is also checked against
+    its recorded hash, so that a modified installation is noticed.
 
     Parameters
     ----------
     path : str or Path, optional
         Model file; None loads the shipped default model.
     trust : bool, default=False
-        Load even if the file's hash is unknown (only for files you made or trust: unpickling can run
-        code).
+        Load a pickle even if the file's hash is unknown (only for files you made or trust: unpickling can
+        run code); for the default model, skip its hash check.
 
     Returns
     -------
@@ -381,7 +524,8 @@ def load_model(path: str | Path | None = None, *, trust: bool = False) -> Direct
     Raises
     ------
     ModelError
-        The file is missing, unknown/tampered (and ``trust`` is False), or not a gaitdir model.
+        The file is missing, a malformed JSON model, an unknown/tampered pickle (and ``trust`` is False),
+        or not a gaitdir model.
     """
     file = default_model_path() if path is None else Path(path)
     try:
@@ -389,19 +533,29 @@ def load_model(path: str | Path | None = None, *, trust: bool = False) -> Direct
     except OSError as e:
         raise ModelError(f"cannot read model file {file}: {e.strerror or e}") from e
     digest = hashlib.sha256(data).hexdigest()
-    if not trust:
+    if path is None and not trust and digest not in _shipped_hashes():
+        raise ModelError(
+            f"refusing to load model {file}: the shipped default model was modified (sha256 "
+            f"{digest[:16]}…); reinstall gaitdir, or pass --trust-model (Python: trust=True)."
+        )
+    if data.lstrip()[:1] == b"{":
+        # Parse the bytes that were read, not the file again (it could change in between).
+        return _model_from_json(data, file)
+    if not trust and path is not None:
         # The user's registry is read only when needed, so a damaged one never blocks the shipped model.
         trusted = digest in _shipped_hashes() or any(
             e["sha256"] == digest for e in _read_registry(trusted_registry_path())
         )
         if not trusted:
-            what = "the shipped default model was modified" if path is None else "its hash is not trusted"
             raise ModelError(
-                f"refusing to load model {file}: {what} (sha256 {digest[:16]}…). Model files are pickles and "
-                "can run code when loaded. Models written by 'gaitdir train' on this account are trusted "
-                "automatically; if you trust this file, pass --trust-model (Python: trust=True)."
+                f"refusing to load model {file}: its hash is not trusted (sha256 {digest[:16]}…). Model "
+                "files that are pickles can run code when loaded. Models written by 'gaitdir train' on this "
+                "account are trusted automatically; if you trust this file, pass --trust-model (Python: "
+                "trust=True)."
             )
     try:
+        import joblib
+
         # Unpickle the bytes that were hashed, not the file again (it could change in between).
         model = joblib.load(io.BytesIO(data))
     except Exception as e:
@@ -704,6 +858,8 @@ def _fit(
         raise ModelError(
             f"training needs forward and backward steps; got {per_class} and synthetic_backward=False"
         )
+    from gaitdir._classifier import DirectionClassifier
+
     est = clone(classifier) if classifier is not None else DirectionClassifier()
     est.fit(X, y)
     backward_source = (

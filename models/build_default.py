@@ -15,8 +15,10 @@ Steps
    accuracy on AP-mirrored steps (synthetic, labelled as such). Step detection on the Oxford recordings
    (no direction labels there).
 3. Train the shipped model on all IPOL lower-back recordings (real forward steps + the AP-mirrored
-   synthetic backward class) and write ``gaitdir/_data/default_model.joblib`` with its SHA-256 in
-   ``gaitdir/_data/default_model.sha256`` (the hash :func:`gaitdir.model.load_model` trusts).
+   synthetic backward class) and write ``gaitdir/_data/default_model.json`` (data only: a logistic model
+   saved by :func:`gaitdir.model.save_model` as JSON, loaded without scikit-learn or unpickling) with its
+   SHA-256 in ``gaitdir/_data/default_model.sha256`` (the hash :func:`gaitdir.model.load_model` checks the
+   shipped model against).
 4. Write the figures to ``models/figures.json`` and into ``models/MODEL_CARD.md`` between the
    ``<!-- figures -->`` markers.
 """
@@ -36,7 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO / ".." / "shared" / "datasets"
 DATA_DIR = REPO / "gaitdir" / "_data"
-MODEL_FILE = DATA_DIR / "default_model.joblib"
+MODEL_FILE = DATA_DIR / "default_model.json"
 HASH_FILE = DATA_DIR / "default_model.sha256"
 FIGURES_FILE = REPO / "models" / "figures.json"
 CARD_FILE = REPO / "models" / "MODEL_CARD.md"
@@ -203,7 +205,8 @@ def _figures_markdown(fig: dict[str, Any]) -> str:
         + "; ".join(f"{', '.join(f['test_subjects'])} → {f['test_steps']['forward']}" for f in ipol["folds"])
         + ".",
         "",
-        f"Shipped file: `gaitdir/_data/default_model.joblib`, sha256 `{fig['model_sha256']}`, "
+        "Shipped file: `gaitdir/_data/default_model.json` (JSON, data only), "
+        f"sha256 `{fig['model_sha256']}`, "
         f"{fig['model_bytes']} bytes; trained on {fig['training']['real_steps']['forward']} real forward "
         f"steps of {len(fig['training']['subjects'])} subjects plus "
         f"{fig['training']['synthetic_backward_steps']} mirrored-AP (synthetic) backward steps.",
@@ -251,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     for rec in feet:
         lb = both[(rec.meta["subject"], rec.meta["trial"])]
         rec.reference_steps_s, rec.reference_window_s = lb.reference_steps_s, lb.reference_window_s
+
     # The step detector's parameters were tuned on IPOL subjects 1–7: its figures are reported on 8–14.
     def split(recs: list[Any]) -> dict[str, Any]:
         def number(rec: Any) -> int:
@@ -285,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     save_model(model, MODEL_FILE, trust=False)
     data = MODEL_FILE.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    _atomic_write(HASH_FILE, f"{digest}  default_model.joblib\n".encode())
+    _atomic_write(HASH_FILE, f"{digest}  {MODEL_FILE.name}\n".encode())
     figures["model_sha256"] = digest
     figures["model_bytes"] = len(data)
     _atomic_write(FIGURES_FILE, (json.dumps(figures, indent=1, default=str) + "\n").encode())

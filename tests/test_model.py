@@ -6,7 +6,8 @@ IPOL healthy gait (Voisard et al., IPOL 2023, AGPL-3.0) is read by path from ../
 from __future__ import annotations
 
 import json
-import shutil
+import subprocess
+import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -16,11 +17,14 @@ import pytest
 from sklearn.base import clone
 
 from gaitdir.errors import ModelError
-from gaitdir.features import FEATURE_NAMES, mirror_features
+from gaitdir.features import FEATURE_NAMES, mirror_features, step_features
 from gaitdir.model import (
     MIRRORED_AP,
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
     DirectionClassifier,
     DirectionModel,
+    LinearDirectionPredictor,
     default_model_path,
     evaluate,
     file_sha256,
@@ -32,6 +36,7 @@ from gaitdir.model import (
     trusted_registry_path,
 )
 from gaitdir.recordings import Recording, read_kuhar_dataset, read_recording, write_recording_csv
+from gaitdir.signal import detect_steps
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO / ".." / "shared" / "datasets"
@@ -209,15 +214,37 @@ def test_evaluate_a_given_model_on_unseen_subjects(small_model: DirectionModel) 
 # -- persistence ---------------------------------------------------------------------------------
 
 
-def test_shipped_model_loads_and_is_small() -> None:
+@pytest.fixture(scope="module")
+def boosting_model() -> DirectionModel:
+    return train_model(
+        _ipol(range(5, 7), range(1, 2)), classifier=DirectionClassifier(kind="boosting", max_iter=10)
+    )
+
+
+def _held_out_features(model: DirectionModel) -> np.ndarray:
+    """Features of real steps of IPOL subjects 9–10 (not in ``small_model``'s training set)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batches = [
+            b for rec in _ipol(range(9, 11), range(1, 3)) for b in detect_steps(rec, **model.detector_params)
+        ]
+    x = np.concatenate([step_features(b) for b in batches])
+    return np.concatenate([x, mirror_features(x)])
+
+
+def test_shipped_model_is_json_and_loads() -> None:
     path = default_model_path()
-    assert path.stat().st_size < 2_000_000
+    assert path.name == "default_model.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["format"] == MODEL_FORMAT and doc["format_version"] == MODEL_FORMAT_VERSION
     model = load_model()
     assert isinstance(model, DirectionModel)
+    assert isinstance(model.classifier, LinearDirectionPredictor)
     assert model.feature_names == FEATURE_NAMES
     assert model.metadata["synthetic_backward"] is True
-    # models/ holds the same file (a link to the package copy).
-    assert file_sha256(REPO / "models" / "default_model.joblib") == file_sha256(path)
+    # models/ holds the same file (a link to the package copy), and the recorded hash is the file's.
+    assert file_sha256(REPO / "models" / "default_model.json") == file_sha256(path)
+    assert file_sha256(path) in (path.parent / "default_model.sha256").read_text()
     # The shipped model treats an AP mirror as the other direction.
     x = np.random.default_rng(1).normal(size=(5, len(FEATURE_NAMES)))
     np.testing.assert_allclose(
@@ -225,15 +252,77 @@ def test_shipped_model_loads_and_is_small() -> None:
     )
 
 
-def test_saved_model_is_trusted_and_tampered_or_unknown_refused(
-    small_model: DirectionModel, tmp_path: Path
+def test_json_model_predicts_as_the_sklearn_model(small_model: DirectionModel, tmp_path: Path) -> None:
+    path = save_model(small_model, tmp_path / "mine.json", trust=False)
+    assert json.loads(path.read_text(encoding="utf-8"))["classifier"]["kind"] == "logistic"
+    # Data only: it loads without being in the trusted registry.
+    loaded = load_model(path)
+    assert isinstance(loaded.classifier, LinearDirectionPredictor)
+    assert loaded.metadata == small_model.metadata
+    assert loaded.detector_params == small_model.detector_params
+    x = _held_out_features(small_model)
+    assert x.shape[0] > 100
+    expected = small_model.classifier.predict_proba(x)
+    got = loaded.classifier.predict_proba(x)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(loaded.classifier.predict(x), small_model.classifier.predict(x))
+    assert loaded.classifier.predict_proba(x[:0]).shape == (0, 2)
+    # Saving a loaded JSON model again gives the same bytes.
+    again = save_model(loaded, tmp_path / "again.json", trust=False)
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_malformed_json_model_is_a_clear_error(small_model: DirectionModel, tmp_path: Path) -> None:
+    good = json.loads(save_model(small_model, tmp_path / "good.json", trust=False).read_text())
+    n = len(FEATURE_NAMES)
+
+    def check(doc: object, match: str, *, raw: str | None = None) -> None:
+        path = tmp_path / "bad.json"
+        path.write_text(raw if raw is not None else json.dumps(doc))
+        with pytest.raises(ModelError, match=match):
+            load_model(path)
+
+    def edited(**changes: object) -> dict:
+        doc = json.loads(json.dumps(good))
+        for key, value in changes.items():
+            if key in doc["classifier"]:
+                doc["classifier"][key] = value
+            else:
+                doc[key] = value
+        return doc
+
+    check(None, "not a valid gaitdir JSON model", raw=json.dumps(good)[:-40])
+    check(
+        None,
+        "not a valid gaitdir JSON model",
+        raw=json.dumps(good).replace(str(good["classifier"]["intercept"]), "NaN"),
+    )
+    check({"models": []}, "not a gaitdir JSON model")
+    check(edited(format_version=2), "format version 2")
+    check(edited(format_version=True), "format version True")
+    check({**good, "code": "import os"}, "fields must be exactly")
+    check(edited(kind="boosting"), "logistic classifiers only")
+    check(edited(classes=["forward", "backward"]), "classes must be")
+    check(edited(coef=good["classifier"]["coef"][:-1]), f"classifier.coef must be a list of {n} numbers")
+    check(edited(scaler_mean=[*good["classifier"]["scaler_mean"][:-1], "1.0"]), "scaler_mean must be a list")
+    check(edited(scaler_scale=[0.0] * n), "scaler_scale must be positive")
+    check(edited(intercept=1e400), "Infinity is not a finite number")
+    check(edited(n_features=n + 1), "does not match")
+    check(edited(metadata=[]), "metadata must be an object")
+    renamed = [*FEATURE_NAMES[:-1], "something_else"]
+    check(edited(feature_names=renamed), "different features")
+
+
+def test_pickled_model_is_trusted_and_tampered_or_unknown_refused(
+    boosting_model: DirectionModel, tmp_path: Path
 ) -> None:
-    path = save_model(small_model, tmp_path / "mine.joblib")
+    path = save_model(boosting_model, tmp_path / "mine.joblib")
+    assert not path.read_bytes().lstrip().startswith(b"{")  # boosting models stay pickles
     registry = trusted_registry_path()
     assert registry.parent == tmp_path / "config"
     assert file_sha256(path) in registry.read_text()
     loaded = load_model(path)
-    assert loaded.metadata == small_model.metadata
+    assert loaded.metadata == boosting_model.metadata
 
     tampered = tmp_path / "tampered.joblib"
     data = bytearray(path.read_bytes())
@@ -243,18 +332,11 @@ def test_saved_model_is_trusted_and_tampered_or_unknown_refused(
         load_model(tampered)
 
     unknown = tmp_path / "unknown.joblib"
-    other = replace(small_model, metadata={**small_model.metadata, "note": "made elsewhere"})
+    other = replace(boosting_model, metadata={**boosting_model.metadata, "note": "made elsewhere"})
     save_model(other, unknown, trust=False)
     with pytest.raises(ModelError, match="not trusted"):
         load_model(unknown)
     assert isinstance(load_model(unknown, trust=True), DirectionModel)
-
-    # A modified copy of the shipped model is refused too.
-    shipped = tmp_path / "default_model.joblib"
-    shutil.copy(default_model_path(), shipped)
-    shipped.write_bytes(shipped.read_bytes() + b"\0")
-    with pytest.raises(ModelError, match="--trust-model"):
-        load_model(shipped)
 
     with pytest.raises(ModelError, match="cannot read"):
         load_model(tmp_path / "missing.joblib")
@@ -262,6 +344,35 @@ def test_saved_model_is_trusted_and_tampered_or_unknown_refused(
     not_a_model.write_text("hello")
     with pytest.raises(ModelError, match="not a readable"):
         load_model(not_a_model, trust=True)
+
+
+def test_modified_shipped_model_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gaitdir.model as model_module
+
+    shipped = tmp_path / "default_model.json"
+    doc = json.loads(default_model_path().read_text(encoding="utf-8"))
+    doc["classifier"]["intercept"] += 1.0  # still a valid model, but not the one shipped
+    shipped.write_text(json.dumps(doc))
+    monkeypatch.setattr(model_module, "default_model_path", lambda: shipped)
+    with pytest.raises(ModelError, match="shipped default model was modified"):
+        load_model()
+    assert isinstance(load_model(trust=True), DirectionModel)
+
+
+def test_classifying_with_the_default_model_does_not_import_sklearn() -> None:
+    code = (
+        "import sys\n"
+        "from gaitdir.pipeline import classify_recording\n"
+        "from gaitdir.model import load_model\n"
+        "from gaitdir.recordings import read_recording\n"
+        f"table = classify_recording(read_recording({str(REPO / 'datasets' / 'sample_walk.csv')!r}), "
+        "model=load_model())\n"
+        "assert table.counts()['steps'] > 10, table.counts()\n"
+        "loaded = sorted(m for m in sys.modules if m == 'sklearn' or m.startswith(('sklearn.', 'joblib')))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_evaluate_with_real_backward_labels_reports_them() -> None:
@@ -274,13 +385,17 @@ def test_evaluate_with_real_backward_labels_reports_them() -> None:
 
 
 def test_damaged_registry_is_reported_but_does_not_block_the_shipped_model(
-    small_model: DirectionModel, tmp_path: Path
+    boosting_model: DirectionModel, small_model: DirectionModel, tmp_path: Path
 ) -> None:
     registry = trusted_registry_path()
     registry.parent.mkdir(parents=True)
     registry.write_text("{not json")
     assert isinstance(load_model(), DirectionModel)
     path = tmp_path / "mine.joblib"
-    save_model(small_model, path, trust=False)
+    save_model(boosting_model, path, trust=False)
     with pytest.raises(ModelError, match="registry"):
         load_model(path)
+    # JSON models need no registry.
+    assert isinstance(
+        load_model(save_model(small_model, tmp_path / "mine.json", trust=False)), DirectionModel
+    )

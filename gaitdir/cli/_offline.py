@@ -712,4 +712,4 @@ def datasets_download(
             root = download_kuhar(target, url=source)
     console = _stdout()
     console.print(f"KU-HAR walking folders in {root}")
-    console.print(f"next: gaitdir train {root} --out my-model.joblib   (or: gaitdir evaluate {root})")
+    console.print(f"next: gaitdir train {root} --out my-model.json   (or: gaitdir evaluate {root})")

@@ -236,7 +236,7 @@ def _ipol_lb(ipol_dir: Path, *trials: str) -> list[str]:
 
 
 def test_train_then_evaluate_round_trip(runner: CliRunner, tmp_path: Path, ipol_dir: Path) -> None:
-    model = tmp_path / "models" / "mine.joblib"
+    model = tmp_path / "models" / "mine.json"
     trained = runner.invoke(
         app, ["train", *_ipol_lb(ipol_dir, "1-1", "1-2", "2-1"), "--out", str(model), "--json"]
     )
@@ -250,7 +250,9 @@ def test_train_then_evaluate_round_trip(runner: CliRunner, tmp_path: Path, ipol_
     assert summary["synthetic_backward"] is True
     assert summary["synthetic_backward_steps"] == summary["real_steps"]["forward"]
     assert summary["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
-    assert sorted(p.name for p in model.parent.iterdir()) == ["mine.joblib"]
+    assert sorted(p.name for p in model.parent.iterdir()) == ["mine.json"]
+    # A logistic model is written as data only (JSON), never as a pickle.
+    assert json.loads(model.read_text(encoding="utf-8"))["format"] == "gaitdir-direction-model"
 
     # The model written by train is trusted without --trust-model, and scores unseen subjects.
     held_out = _ipol_lb(ipol_dir, "3-1", "4-1")
@@ -281,12 +283,15 @@ def test_train_then_evaluate_round_trip(runner: CliRunner, tmp_path: Path, ipol_
 
 @pytest.fixture
 def untrusted_model(tmp_path: Path, ipol_dir: Path) -> Path:
-    """A valid model file whose hash gaitdir has never recorded (written without registering it)."""
-    from gaitdir.model import save_model, train_model
+    """A valid pickled (boosting) model file whose hash gaitdir has never recorded (written without
+    registering it)."""
+    from gaitdir.model import DirectionClassifier, save_model, train_model
     from gaitdir.recordings import read_recording
 
     recordings = [read_recording(p) for p in _ipol_lb(ipol_dir, "8-1", "9-1")]
-    return save_model(train_model(recordings), tmp_path / "foreign.joblib", trust=False)
+    boosting = DirectionClassifier(kind="boosting", max_iter=20)
+    model = train_model(recordings, classifier=boosting)
+    return save_model(model, tmp_path / "foreign.joblib", trust=False)
 
 
 def test_unknown_model_is_refused_unless_trusted(
@@ -315,6 +320,27 @@ def test_unknown_model_is_refused_unless_trusted(
     )
     assert accepted.exit_code == 0, accepted.stderr
     assert json.loads(accepted.stdout)["total"]["steps"] > 10
+
+
+def test_malformed_json_model_is_a_clear_error(runner: CliRunner, tmp_path: Path, ipol_dir: Path) -> None:
+    from gaitdir.model import default_model_path
+
+    recording = _ipol_lb(ipol_dir, "10-2")[0]
+    doc = json.loads(default_model_path().read_text(encoding="utf-8"))
+    # A JSON model needs no --trust-model (it cannot run code) ...
+    model = tmp_path / "copy.json"
+    model.write_text(json.dumps(doc))
+    ok = runner.invoke(app, ["classify", recording, "--model", str(model), "--out", str(tmp_path / "ok")])
+    assert ok.exit_code == 0, ok.stderr
+    # ... but a malformed one is refused with a clear message and no output.
+    doc["classifier"]["coef"] = doc["classifier"]["coef"][:-1]
+    model.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    refused = runner.invoke(app, ["classify", recording, "--model", str(model), "--out", str(out)])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: ") and "classifier.coef" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not out.exists()
 
 
 def test_tampered_model_is_refused(
@@ -443,7 +469,7 @@ def test_datasets_download_then_train_on_real_labels(
 
     # A KU-HAR folder given to train goes through the dataset reader: per-file labels, real backward
     # class, so no synthetic one.
-    model = tmp_path / "kuhar.joblib"
+    model = tmp_path / "kuhar.json"
     trained = runner.invoke(app, ["train", str(dest), "--out", str(model), "--json"])
     assert trained.exit_code == 0, trained.stderr
     summary = json.loads(trained.stdout)
@@ -485,7 +511,7 @@ def test_train_on_a_folder_of_own_labelled_recordings(
     _write_gaitdir_csv(ipol_dir / "5-3_lb.txt", folder / "a.csv", subject="me", label="forward")
     _write_gaitdir_csv(ipol_dir / "5-4_lb.txt", folder / "b.csv", subject="me", label="forward")
     (folder / "notes.txt").write_text("walked the corridor twice\n")
-    model = tmp_path / "me.joblib"
+    model = tmp_path / "me.json"
     result = runner.invoke(app, ["train", str(folder), "--out", str(model), "--json"])
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -499,7 +525,7 @@ def test_train_on_a_folder_of_own_labelled_recordings(
     # Without labels there is nothing to learn from: a clear error, no model file.
     unlabelled = tmp_path / "unlabelled.csv"
     _write_gaitdir_csv(ipol_dir / "5-3_lb.txt", unlabelled)
-    failed = runner.invoke(app, ["train", str(unlabelled), "--out", str(tmp_path / "none.joblib")])
+    failed = runner.invoke(app, ["train", str(unlabelled), "--out", str(tmp_path / "none.json")])
     assert failed.exit_code == 1
     assert failed.stderr.startswith("error: ") and "labelled" in failed.stderr
-    assert not (tmp_path / "none.joblib").exists()
+    assert not (tmp_path / "none.json").exists()
