@@ -44,7 +44,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -279,6 +279,11 @@ class StepDetector:
         self._w_right = max(1, round(p.confirm_s * fs))
         self._min_int = round(p.min_step_interval_s * fs)
         self._max_int = round(p.max_step_interval_s * fs)
+        # profile flags read once per contact: plain attributes avoid a dataclass lookup each time
+        self._per_stride = bool(p.per_stride)
+        self._fill_missed = bool(p.fill_missed)
+        self._closing = bool(p.closing_step) and not p.per_stride
+        self._early_emit = p.early_emit
         self._has_gyro: bool | None = None
         # body-frame buffer (global grid indices [body_k0, body_k0 + len))
         self._body_k0 = 0
@@ -303,6 +308,8 @@ class StepDetector:
         self._bout: list[int] = []  # IC grid indices of the current bout
         self._active = False
         self._intervals: deque[int] = deque(maxlen=9)
+        self._med = -1.0  # no median yet: _set_intervals derives everything afresh
+        self._lim = -1
         self._set_intervals(None)
         self._filled: set[int] = set()  # ICs inserted by fill_missed, not seen directly
         # what was emitted past the bout's last contact: 0 nothing, 1 its step (predicted end),
@@ -351,8 +358,9 @@ class StepDetector:
         values = (
             acc if not self._has_gyro else np.hstack([acc, gyr if gyr is not None else np.zeros_like(acc)])
         )
-        finite = np.isfinite(t) & np.isfinite(values).all(axis=1)
-        if not finite.all():
+        # whole-array checks first: the per-row reduction is slow and almost never needed
+        if not (np.isfinite(t).all() and np.isfinite(values).all()):
+            finite = np.isfinite(t) & np.isfinite(values).all(axis=1)
             logger.warning("dropping %d non-finite samples", int((~finite).sum()))
             t, values = t[finite], values[finite]
         last = self._resampler._last_t
@@ -444,10 +452,16 @@ class StepDetector:
                 pk = window_peaks(ext, wl, wr) + lo
                 pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
                 pk = pk[self._sig[pk - self._sig_k0] > self._thr[pk - self._sig_k0]]
+            shift, seg_k0 = self._shift, self._seg_k0
+            on_silence, on_contact = self._on_silence, self._on_contact
+            fast = not self._per_stride
             for p in pk.tolist():
-                ic = max(p - self._shift, self._seg_k0)
-                self._on_silence(ic, steps)
-                self._on_contact(ic, steps)
+                ic = max(p - shift, seg_k0)
+                in_stride = fast and self._stage == 0 and self._active and self._bout
+                if in_stride and self._contact_in_stride(ic, steps):
+                    continue
+                on_silence(ic, steps)
+                on_contact(ic, steps)
             self._next_eval = end_eval
         # every peak before the horizon is known: act on the silence since the last contact
         self._on_silence(self._next_eval - self._shift, steps)
@@ -457,6 +471,29 @@ class StepDetector:
             self._sig = self._sig[cut:]
             self._thr = self._thr[cut:]
             self._sig_k0 = keep_from
+
+    def _contact_in_stride(self, ic: int, steps: list) -> bool:
+        """The common case of a contact inside a walking bout, handled in one call; False: not that case.
+
+        Only for a trunk-type bout whose last step is not out yet (stage 0). Exactly what
+        :meth:`_on_silence` and :meth:`_on_contact` would do when the contact comes at a plausible
+        interval that is neither late (``early_emit``), nor past the bout's limit, nor a missed-step
+        gap to fill: close the interval and record it. This runs for every step of a day-long file.
+        """
+        bout = self._bout
+        last = bout[-1]
+        d = ic - last
+        if d < self._min_int or d > self._early_i or d > self._lim or not self._intervals:
+            return False
+        if self._fill_missed and len(self._intervals) >= 2 and 1.6 * self._med <= d <= 2.4 * self._med:
+            return False
+        filled = self._filled
+        steps.append((last, ic, last in filled))
+        filled.discard(last)
+        self._set_intervals((d,))
+        bout.append(ic)
+        del bout[:-2]
+        return True
 
     def _on_silence(self, horizon: int, steps: list) -> None:
         """No contact in ``(last contact, horizon)`` (IC grid indices): emit or end what is due.
@@ -476,7 +513,7 @@ class StepDetector:
         if not (self._active and self._bout and self._intervals):
             return
         last = self._bout[-1]
-        if self._p.per_stride:
+        if self._per_stride:
             half = last + self._half_i
             if self._stage == 0 and quiet > self._half_i:
                 # the other foot's contact is due at mid-stride: emit this foot's step now
@@ -503,11 +540,7 @@ class StepDetector:
                 self._emit(closing, end, steps, inferred=True)
             self._stage = 2
 
-    @property
-    def _closing(self) -> bool:
-        return bool(self._p.closing_step) and not self._p.per_stride
-
-    def _set_intervals(self, intervals: list[int] | None = None) -> None:
+    def _set_intervals(self, intervals: Sequence[int] | None = None) -> None:
         """Record step intervals (None: forget them) and refresh what is derived from their median.
 
         Called once per contact: a pure-Python median of at most 9 numbers and a few cached integers
@@ -516,22 +549,28 @@ class StepDetector:
         held = self._intervals
         if intervals is None:
             held.clear()
+        elif len(intervals) == 1:
+            held.append(intervals[0])
         else:
             held.extend(intervals)
         n = len(held)
         # locals and no sort outside a bout: this runs for every contact of a day-long file
         if n == 0 or not self._active:
             med = 0.0
-            self._lim = self._max_int
+            lim = self._max_int
         else:
             v = sorted(held)
             h = n // 2
             med = float(v[h]) if n % 2 else (v[h - 1] + v[h]) / 2.0
-            self._lim = min(self._max_int, round(2.5 * med))
+            lim = min(self._max_int, round(2.5 * med))
+        if med == self._med and lim == self._lim:
+            # a steady walk mostly keeps its median: everything derived from it is unchanged
+            return
+        self._lim = lim
         self._med = med
         self._med_i = round(med)
         self._half_i = round(med / 2)
-        self._early_i = round(self._p.early_emit * med)
+        self._early_i = round(self._early_emit * med)
 
     # ------------------------------------------------------------------------------------------------
     # bouts
@@ -550,16 +589,16 @@ class StepDetector:
         if self._active:
             med = self._med
             last = bout[-1]
-            filling = self._p.fill_missed and len(self._intervals) >= 2 and self._stage < 2
+            filling = self._fill_missed and len(self._intervals) >= 2 and self._stage < 2
             if filling and 1.6 * med <= d <= 2.4 * med:
                 # one contact was missed: put it in the middle and close the interval before it
                 mid = last + d // 2
                 self._close_interval(last, mid, steps)
-                if not self._p.per_stride:
+                if not self._per_stride:
                     self._filled.add(mid)
                 bout.append(mid)
                 self._stage = 0
-            elif self._stage == 2 and not self._p.per_stride:
+            elif self._stage == 2 and not self._per_stride:
                 # the contact inferred as closing turned out to be a missed step inside the bout
                 bout.append(last + self._med_i)
             self._close_interval(bout[-1], ic, steps)
@@ -586,7 +625,7 @@ class StepDetector:
 
     def _close_interval(self, start: int, end: int, steps: list) -> None:
         """The contact after ``start`` is known (``end``): emit what of ``[start, end)`` is not out yet."""
-        if self._p.per_stride:
+        if self._per_stride:
             if self._stage == 0:
                 mid = start + (end - start) // 2
                 self._emit(start, mid, steps, inferred=False)
@@ -595,7 +634,7 @@ class StepDetector:
                 half = start + self._half_i
                 self._emit(half, max(end, half + 1), steps, inferred=True)
         elif self._stage == 0:
-            self._emit(start, end, steps, inferred=start in self._filled)
+            steps.append((start, end, start in self._filled))
         self._filled.discard(start)
 
     def _end_bout(self, steps: list) -> None:

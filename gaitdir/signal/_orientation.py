@@ -256,8 +256,14 @@ class BodyFrameEstimator:
         first = int(pts[0]) if pts.size else m
         out[:first] = previous if previous is not None else np.nan
         if pts.size:
-            reps = np.diff(np.append(pts, m))
-            out[first:] = np.repeat(axes, reps, axis=0)
+            # update points are evenly spaced: fill whole blocks column by column (np.repeat with
+            # per-block counts is about twice as slow on a day-long file)
+            last = int(pts[-1])
+            if pts.size > 1:
+                blocks = out[first:last].reshape(pts.size - 1, int(pts[1] - pts[0]), 3)
+                for c in range(3):
+                    blocks[:, :, c] = axes[:-1, c, np.newaxis]
+            out[last:] = axes[-1]
         return out
 
     def _block_covariances(self, bp: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -270,16 +276,18 @@ class BodyFrameEstimator:
         every = max(1, round(self.ap_update_s * self.sample_rate_hz))
         first, last = int(pts[0]), int(pts[-1])
         head = bp[: first + 1]
-        sums = [self._blk_sum + head.T @ head]
-        counts = [self._blk_n + head.shape[0]]
+        # one array throughout: a list of thousands of 3×3 blocks costs more to convert than to compute
+        sums = np.empty((pts.size, 3, 3))
+        sums[0] = self._blk_sum + head.T @ head
+        counts = np.full(pts.size, float(every))
+        counts[0] = self._blk_n + head.shape[0]
         if pts.size > 1:
             mid = bp[first + 1 : last + 1].reshape(pts.size - 1, every, 3)
-            sums.extend(np.einsum("bti,btj->bij", mid, mid))
-            counts.extend([every] * (pts.size - 1))
+            sums[1:] = np.einsum("bti,btj->bij", mid, mid)
         tail = bp[last + 1 :]
         self._blk_sum = tail.T @ tail
         self._blk_n = tail.shape[0]
-        means = np.asarray(sums) / np.asarray(counts, dtype=float)[:, np.newaxis, np.newaxis]
+        means = sums / counts[:, np.newaxis, np.newaxis]
         alpha = 1.0 - np.exp(-every / (self.ap_time_constant_s * self.sample_rate_hz))
         state = np.zeros(9) if self._cov_state is None else self._cov_state
         out, zf = signal.lfilter(
