@@ -208,19 +208,39 @@ class LinearDirectionPredictor:
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must be (k, {self.n_features_in_}); got shape {X.shape}")
         # The same operations, in the same order, as StandardScaler.transform and
-        # LogisticRegression.decision_function, so that results agree to rounding.
-        standardised = (X - self.scaler_mean) / self.scaler_scale
-        return (standardised @ np.asarray(self.coef, dtype=np.float64)[:, None] + self.intercept).ravel()
+        # LogisticRegression.decision_function, so that results agree to rounding (in place where that
+        # only saves temporaries).
+        standardised = X - self.scaler_mean
+        standardised /= self.scaler_scale
+        z = standardised @ np.asarray(self.coef, dtype=np.float64)[:, None]
+        z += self.intercept
+        return z.ravel()
+
+    def forward_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probability of the forward class for each row of ``X``, shape (k,).
+
+        The second column of :meth:`predict_proba`, without building the two-column array.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.shape[0] == 0:
+            return np.zeros(0)
+        z = self.decision_function(X)
+        # Logistic function written to avoid overflow of exp for large |z|: 1 / (1 + e) for z >= 0,
+        # e / (1 + e) otherwise, with e = exp(-|z|).
+        e = np.abs(z)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        one_plus_e = 1.0 + e
+        p_forward = np.divide(e, one_plus_e, out=e)
+        np.divide(1.0, one_plus_e, out=p_forward, where=z >= 0)
+        return p_forward
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, columns ordered as ``classes_`` (backward, forward)."""
         X = np.asarray(X, dtype=np.float64)
         if X.shape[0] == 0:
             return np.zeros((0, 2))
-        z = self.decision_function(X)
-        # Logistic function written to avoid overflow of exp for large |z|.
-        e = np.exp(-np.abs(z))
-        p_forward = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        p_forward = self.forward_proba(X)
         return np.column_stack([1.0 - p_forward, p_forward])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -259,6 +279,8 @@ class DirectionModel:
 
     def forward_proba(self, features: np.ndarray) -> np.ndarray:
         """Probability that each step is a forward step, shape (k,)."""
+        if isinstance(self.classifier, LinearDirectionPredictor):
+            return self.classifier.forward_proba(features)
         return self.classifier.predict_proba(features)[:, 1]
 
 
@@ -958,7 +980,9 @@ def calibration_decision(
 def forward_log_odds(model: DirectionModel, features: np.ndarray) -> np.ndarray:
     """Per-step log-odds of forward vs backward, shape (k,), clipped to ±13.8."""
     p = np.clip(model.forward_proba(features), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+    odds = 1 - p
+    np.divide(p, odds, out=odds)
+    return np.log(odds, out=odds)
 
 
 def smooth_log_odds(
@@ -994,12 +1018,32 @@ def smooth_log_odds(
         To pass to the next call.
     """
     out = np.asarray(log_odds, dtype=float).copy()
+    k = out.shape[0]
+    if k == 0:
+        return out, carry
     prev_end, prev = carry if carry is not None else (-np.inf, 0.0)
-    for i in range(out.shape[0]):
-        if decay > 0 and abs(float(start_s[i]) - prev_end) <= _CONTINUATION_TOL_S:
-            out[i] += decay * prev
-        prev_end, prev = float(end_s[i]), float(out[i])
-    return out, ((prev_end, prev) if out.shape[0] else carry)
+    if not decay > 0:
+        return out, (float(end_s[k - 1]), float(out[k - 1]))
+    if not all(isinstance(value, (float, int)) for value in (decay, prev_end, prev)):
+        # Other scalar types (np.float32...) follow numpy's promotion rules: keep numpy scalars.
+        for i in range(k):
+            if abs(float(start_s[i]) - prev_end) <= _CONTINUATION_TOL_S:
+                out[i] += decay * prev
+            prev_end, prev = float(end_s[i]), float(out[i])
+        return out, (prev_end, prev)
+    # The recursion is sequential, so it runs over Python floats: reading and writing numpy elements one
+    # at a time costs several times more. The operations, hence the float64 results, are the same.
+    starts = np.asarray(start_s, dtype=float)[:k].tolist()
+    ends = np.asarray(end_s, dtype=float)[:k].tolist()
+    decay = float(decay)
+    smoothed: list[float] = []
+    append = smoothed.append
+    for value, start, end in zip(out.tolist(), starts, ends, strict=True):
+        if abs(start - prev_end) <= _CONTINUATION_TOL_S:
+            value += decay * prev
+        append(value)
+        prev_end, prev = end, value
+    return np.array(smoothed), (float(prev_end), float(prev))
 
 
 def first_bout_log_odds(

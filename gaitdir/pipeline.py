@@ -53,7 +53,15 @@ from gaitdir.model import (
     smooth_log_odds,
 )
 from gaitdir.recordings import Recording
-from gaitdir.signal import PLACEMENTS, StepBatch, StepDetector, recording_chunks, recording_placement
+from gaitdir.signal import (
+    PLACEMENTS,
+    Conditioned,
+    StepBatch,
+    StepDetector,
+    conditioned_ahead,
+    recording_chunks,
+    recording_placement,
+)
 
 __all__ = ["StepPipeline", "StepTable", "classify_recording"]
 
@@ -220,6 +228,12 @@ class StepPipeline:
         self._started = False
         return self
 
+    def start(self) -> StepPipeline:
+        """Load the model and build the detector now (otherwise the first update does it)."""
+        if not self._started:
+            self._start()
+        return self
+
     # -- streaming --------------------------------------------------------------------------------
 
     def update(
@@ -252,6 +266,17 @@ class StepPipeline:
             self._start()
         batch = self.detector_.update(time_s, acc_mps2, gyr_radps, gravity_removed=gravity_removed)
         return self._label(batch, final=False)
+
+    def update_conditioned(self, conditioned: Conditioned) -> StepTable:
+        """:meth:`update` for samples the detector's front end has already conditioned.
+
+        ``pipeline.update(...)`` is ``pipeline.update_conditioned(pipeline.detector_.condition(...))``;
+        offline callers use the split to condition the next chunk in a worker thread (see
+        :func:`gaitdir.signal.conditioned_ahead`). Call :meth:`start` first so that ``detector_`` exists.
+        """
+        if not self._started:
+            self._start()
+        return self._label(self.detector_.decide(conditioned), final=False)
 
     def flush(self) -> StepTable:
         """End of stream: finalise pending steps (and a pending calibration) and label them."""
@@ -406,7 +431,8 @@ def classify_recording(
     model: DirectionModel | None = None,
     forward_axis: str | Any | None = None,
     placement: str | None = None,
-    chunk_s: float = 600.0,
+    chunk_s: float = 1800.0,
+    threaded: bool = True,
 ) -> StepTable:
     """Find and label every step of a recording with the same :class:`StepPipeline` used live.
 
@@ -419,9 +445,13 @@ def classify_recording(
         Overrides ``recording.meta["forward_axis"]``.
     placement : str, optional
         Overrides ``recording.meta["placement"]`` (unknown placements fall back to "auto").
-    chunk_s : float, default=600.0
+    chunk_s : float, default=1800.0
         The recording is fed in chunks of this duration (s) to bound memory; the result does not depend
-        on it (the pipeline is causal).
+        on it (the pipeline is causal). Half-hour chunks keep the worker thread's numpy calls long, so
+        the two threads hand the GIL over less often.
+    threaded : bool, default=True
+        Condition the next chunk in a worker thread while the current one is decided and labelled
+        (:func:`gaitdir.signal.conditioned_ahead`); the result does not depend on it.
 
     Returns
     -------
@@ -434,9 +464,13 @@ def classify_recording(
         placement=placement,
         forward_axis=forward_axis if forward_axis is not None else recording.meta.get("forward_axis") or None,
     )
-    tables = [
-        pipeline.update(time_s, acc_mps2, gyr_radps, gravity_removed=recording.gravity_removed)
-        for time_s, acc_mps2, gyr_radps in recording_chunks(recording, chunk_s)
-    ]
+    pipeline.start()
+    conditioned = conditioned_ahead(
+        pipeline.detector_,
+        recording_chunks(recording, chunk_s),
+        gravity_removed=recording.gravity_removed,
+        threaded=threaded,
+    )
+    tables = [pipeline.update_conditioned(c) for c in conditioned]
     tables.append(pipeline.flush())
     return StepTable.concat(tables)

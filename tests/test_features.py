@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gaitdir.features as features_module
 from gaitdir.features import (
     FEATURE_NAMES,
     N_POINTS,
@@ -125,3 +126,166 @@ def test_150k_steps_featurise_fast(ipol_batches: list[tuple[str, StepBatch]]) ->
     np.testing.assert_allclose(x[: len(batch)], step_features(batch), rtol=1e-5, atol=1e-5)
     assert best < 2.0, f"{best:.2f} s"
     assert N_POINTS % 8 == 0
+
+
+# -- the fast implementation against the plain definition, bit for bit ------------------------------
+
+
+def _reference_step_features(
+    vertical: np.ndarray,
+    ap: np.ndarray,
+    ml: np.ndarray,
+    start_idx: np.ndarray,
+    end_idx: np.ndarray,
+    sample_rate_hz: float,
+    ap_sign: float | np.ndarray = 1.0,
+) -> np.ndarray:
+    """The features computed the plain way: one row of N_POINTS phases per step, numpy reductions along
+    each row (the implementation the fast, phase-major one replaced; its outputs are the reference)."""
+    start_idx = np.asarray(start_idx, dtype=np.intp)
+    end_idx = np.asarray(end_idx, dtype=np.intp)
+    k = start_idx.shape[0]
+    duration_s = np.maximum(end_idx - start_idx, 1) / float(sample_rate_hz)
+    sign = np.broadcast_to(np.asarray(ap_sign, dtype=np.float32), (k,))
+    length = np.maximum(end_idx - start_idx, 1)
+    idx = start_idx[:, None] + (length[:, None] * np.arange(N_POINTS)[None, :]) // N_POINTS
+    np.clip(idx, 0, vertical.shape[0] - 1, out=idx)
+    x = np.stack([np.take(np.asarray(s, dtype=np.float32), idx) for s in (vertical, ap, ml)])
+    x[1] *= sign[:, None]
+    means = x.mean(axis=2)
+    x -= means[:, :, None]
+    v, a = x[0], x[1]
+    a_mean = means[1].astype(np.float64)
+    inv_dt = (N_POINTS / duration_s).astype(np.float32)
+    d = np.empty_like(x)
+    np.subtract(x[:, :, 1:], x[:, :, :-1], out=d[:, :, :-1])
+    np.subtract(x[:, :, 0], x[:, :, -1], out=d[:, :, -1])
+    d *= inv_dt[None, :, None]
+    d -= d.mean(axis=2, keepdims=True)
+
+    def mean_product(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        return np.einsum("...p,...p->...", p, q) / p.shape[-1]
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        return np.where(den > 1e-9, num / np.maximum(den, 1e-9), 0.0)
+
+    def bins(y: np.ndarray, n_bins: int) -> np.ndarray:
+        return y.reshape(k, n_bins, -1).mean(axis=2)
+
+    rms = np.sqrt(mean_product(x, x)).astype(np.float64)
+    d_rms = np.sqrt(mean_product(d, d)).astype(np.float64)
+    v_rms, a_rms, m_rms = rms
+    span = (x.max(axis=2) - x.min(axis=2)).astype(np.float64)
+    rows = np.arange(k)
+    i_vmax, i_vmin = np.argmax(v, axis=1), np.argmin(v, axis=1)
+    vel = np.cumsum(a, axis=1, dtype=np.float32)
+    vel *= (1.0 / inv_dt)[:, None]
+    vel -= vel.mean(axis=1, keepdims=True)
+    b0, b1 = round(0.05 * N_POINTS), round(0.35 * N_POINTS)
+    columns = [
+        duration_s[:, None],
+        rms.T,
+        span[0][:, None],
+        span[2][:, None],
+        d_rms.T,
+        bins(v, 8),
+        (i_vmax / N_POINTS)[:, None],
+        (i_vmin / N_POINTS)[:, None],
+        ratio(m_rms, a_rms)[:, None],
+        a_mean[:, None],
+        bins(a, 8) + a_mean[:, None],
+        (a[:, b0:b1].mean(axis=1) + a_mean)[:, None],
+        ratio(mean_product(v, a), v_rms * a_rms)[:, None],
+        ratio(mean_product(v, d[1]), v_rms * d_rms[1])[:, None],
+        ratio(mean_product(d[0], a), d_rms[0] * a_rms)[:, None],
+        bins(vel, 4),
+        (a[rows, i_vmax] + a_mean)[:, None],
+        (a[rows, i_vmin] + a_mean)[:, None],
+        ratio(mean_product(a * a, a).astype(np.float64), a_rms**3)[:, None],
+    ]
+    return np.concatenate(columns, axis=1, dtype=np.float64)
+
+
+def _assert_same_bits(got: np.ndarray, expected: np.ndarray, *, exact: bool = False) -> None:
+    """Equal to the plain definition: bit for bit with this numpy (where the fast code adds in numpy's
+    own order), otherwise to float32 rounding, so that another numpy's summation order cannot fail it."""
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.flags.c_contiguous
+    if exact:
+        different = np.argwhere(got.view(np.uint64) != expected.view(np.uint64))
+        assert different.size == 0, (
+            f"{len(different)} values differ, first (step, column): {different[:5].tolist()}"
+        )
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_features_equal_the_plain_definition_bit_for_bit(
+    ipol_batches: list[tuple[str, StepBatch]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The phase-major implementation reproduces the step-by-step definition exactly (not just to
+    rounding): labels must not change with the implementation."""
+    for block in (4096, 7):  # one block per call, and steps split into several blocks
+        monkeypatch.setattr(features_module, "_BLOCK_STEPS", block)
+        for i, (_, batch) in enumerate(ipol_batches[:4]):
+            body = batch.body
+            arrays = (body.vertical_mps2, body.ap_mps2, body.ml_mps2, batch.start_idx, batch.end_idx)
+            signs = [1.0, -1.0, np.where(np.arange(len(batch)) % 3 == 0, -1.0, 1.0)]
+            for ap_sign in signs if i == 0 else signs[:1]:
+                _assert_same_bits(
+                    step_features_from_arrays(*arrays, sample_rate_hz=body.sample_rate_hz, ap_sign=ap_sign),
+                    _reference_step_features(*arrays, body.sample_rate_hz, ap_sign),
+                )
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_features_equal_the_plain_definition_on_odd_signals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flat signals, signed zeros, NaN/inf (which NaN comes out), ties, 1-sample steps and steps running
+    past the end of the signal."""
+    rng = np.random.default_rng(7)
+    m = 400
+    base = rng.standard_normal(m)
+    zeros = np.where(rng.random(m) < 0.5, 0.0, -0.0)
+    gaps = base.copy()
+    gaps[[30, 31, 200]] = np.nan
+    gaps[[100, 260]] = [np.inf, -np.inf]
+    ties = np.round(base)
+    start = np.sort(rng.integers(0, m, 60))
+    end = start + rng.integers(-2, 90, 60)
+    end[-3:] = m + 40
+    signs = np.where(rng.random(60) < 0.5, -1.0, 1.0)
+    for block in (4096, 5):
+        monkeypatch.setattr(features_module, "_BLOCK_STEPS", block)
+        for channels in ((base, base, base), (zeros, zeros, base), (gaps, base, gaps), (ties, gaps, zeros)):
+            for ap_sign in (1.0, signs):
+                _assert_same_bits(
+                    step_features_from_arrays(*channels, start, end, sample_rate_hz=100.0, ap_sign=ap_sign),
+                    _reference_step_features(*channels, start, end, 100.0, ap_sign),
+                )
+        _assert_same_bits(
+            step_features_from_arrays(base, base, base, start[:1], end[:1], sample_rate_hz=100.0),
+            _reference_step_features(base, base, base, start[:1], end[:1], 100.0),
+        )
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_phase_sum_adds_as_numpy_sums_a_row() -> None:
+    rng = np.random.default_rng(3)
+    for n in (4, 8, 9, 16, 31, 32):
+        rows = (rng.standard_normal((500, n)) * rng.choice([1e-3, 1.0, 1e3], (500, 1))).astype(np.float32)
+        rows[:3] = -0.0
+        rows[3, 1] = np.nan
+        expected = rows.sum(axis=1)
+        got = features_module._phase_sum(np.ascontiguousarray(rows.T))
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3, equal_nan=True, err_msg=str(n))
+
+
+def test_mirror_negates_the_signed_columns_exactly(ipol_batches: list[tuple[str, StepBatch]]) -> None:
+    x = step_features(ipol_batches[0][1])
+    x[0, :] = [0.0, -0.0, np.nan, np.inf] * (len(FEATURE_NAMES) // 4)
+    expected = x.copy()
+    expected[:, SIGNED] *= -1.0
+    _assert_same_bits(mirror_features(x), expected, exact=True)
+    _assert_same_bits(mirror_features(mirror_features(x)), x, exact=True)
+    with pytest.raises(ValueError, match="features must be"):
+        mirror_features(x[0])

@@ -28,9 +28,11 @@ from gaitdir.model import (
     default_model_path,
     evaluate,
     file_sha256,
+    forward_log_odds,
     load_model,
     parse_forward_axis,
     save_model,
+    smooth_log_odds,
     step_labels,
     train_model,
     trusted_registry_path,
@@ -270,6 +272,52 @@ def test_json_model_predicts_as_the_sklearn_model(small_model: DirectionModel, t
     # Saving a loaded JSON model again gives the same bytes.
     again = save_model(loaded, tmp_path / "again.json", trust=False)
     assert again.read_bytes() == path.read_bytes()
+
+
+def test_linear_forward_probability_is_the_predict_proba_column_bit_for_bit() -> None:
+    model = load_model()
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, len(FEATURE_NAMES))) * rng.choice([0.1, 1.0, 30.0], size=(300, 1))
+    x[0, 3] = np.nan
+    column = model.classifier.predict_proba(x)[:, 1]
+    assert model.forward_proba(x).tobytes() == np.ascontiguousarray(column).tobytes()
+    p = np.clip(column, 1e-6, 1 - 1e-6)
+    assert forward_log_odds(model, x).tobytes() == np.log(p / (1 - p)).tobytes()
+    assert model.forward_proba(x[:0]).shape == (0,)
+
+
+def _reference_smoothing(
+    log_odds: np.ndarray, start_s: np.ndarray, end_s: np.ndarray, decay: float, carry: tuple | None
+) -> tuple[np.ndarray, tuple | None]:
+    """smooth_log_odds as a plain loop over numpy elements (the reference for its fast loop)."""
+    out = np.asarray(log_odds, dtype=float).copy()
+    prev_end, prev = carry if carry is not None else (-np.inf, 0.0)
+    for i in range(out.shape[0]):
+        if decay > 0 and abs(float(start_s[i]) - prev_end) <= 0.05:
+            out[i] += decay * prev
+        prev_end, prev = float(end_s[i]), float(out[i])
+    return out, ((prev_end, prev) if out.shape[0] else carry)
+
+
+def test_smoothing_equals_the_plain_loop_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        k = int(rng.integers(0, 120))
+        log_odds = rng.normal(scale=5.0, size=k)
+        duration = rng.uniform(0.3, 0.8, k)
+        # Mostly contiguous steps, some pauses, some gaps right at the continuation tolerance.
+        gap = np.where(rng.random(k) < 0.8, 0.0, rng.choice([0.049, 0.05, 0.051, 1.5], size=k))
+        start = np.cumsum(duration + gap) - duration
+        end = start + duration
+        if trial % 3 == 0:
+            start, end = start.astype(np.float32), end.astype(np.float32)
+        decay = [0.5, 0.9, 0.0, np.float32(0.7), np.float64(0.5)][trial % 5]
+        carry = [None, (float(start[0]) if k else 0.0, 2.5), (np.float32(-1.0), np.float32(3.0))][trial % 3]
+        got, got_carry = smooth_log_odds(log_odds, start, end, decay=decay, carry=carry)
+        expected, expected_carry = _reference_smoothing(log_odds, start, end, decay, carry)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), trial
+        assert got_carry == expected_carry, trial
+        assert [type(v) for v in got_carry or ()] == [type(v) for v in expected_carry or ()], trial
 
 
 def test_malformed_json_model_is_a_clear_error(small_model: DirectionModel, tmp_path: Path) -> None:

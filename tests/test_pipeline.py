@@ -122,6 +122,17 @@ def test_chunked_stream_equals_classify_recording(
         assert np.all(live.emitted_s >= live.end_s - 1e-9)
 
 
+def test_threaded_classify_equals_serial(model: DirectionModel, held_out: list[Recording]) -> None:
+    """Conditioning the next chunk in a worker thread is only a speed-up: bit-identical labelled steps."""
+    for rec in held_out[:2]:
+        for chunk_s in (4.0, 600.0):
+            serial = classify_recording(rec, model=model, chunk_s=chunk_s, threaded=False)
+            threaded = classify_recording(rec, model=model, chunk_s=chunk_s, threaded=True)
+            assert len(serial) > 20
+            for key in ("time_s", "duration_s", "direction", "confidence", "emitted_s"):
+                np.testing.assert_array_equal(getattr(threaded, key), getattr(serial, key))
+
+
 def test_forward_reference_is_reported(model: DirectionModel, held_out: list[Recording]) -> None:
     rec = held_out[0]
     calibrated = StepPipeline(model)

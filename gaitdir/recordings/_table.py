@@ -321,6 +321,9 @@ def _arrow_parse(
     del arrow_table
     batches.reverse()
     pool = pa.default_memory_pool()
+    # Grouped columns are all floats; the rest are checked by kind.
+    floats = [*(groups or {}), *(c.name for c in columns if c.kind == "float" and c.name not in grouped)]
+    time_name = layout.checked_time_column
     at = 0
     while batches:
         batch = batches.pop()
@@ -334,21 +337,30 @@ def _arrow_parse(
                 out[key][at : at + size, j] = column.to_numpy(zero_copy_only=False)
             else:
                 out[spec.name][at : at + size] = column.to_numpy(zero_copy_only=False)
+        # Checked where the batch was just written (still in the cache; a whole group at once), and the
+        # first bad batch stops the copying: the careful pass reads the file again anyway.
+        if not all(_all_finite(out[name][at : at + size]) for name in floats):
+            raise _FastPathRefused
+        if time_name is not None:
+            t = out[time_name][max(at - 1, 0) : at + size]  # from the last row of the previous batch
+            if (t[1:] <= t[:-1]).any() if layout.time_policy == "strict" else (t[1:] < t[:-1]).any():
+                raise _FastPathRefused
         at += size
         batch = column = None  # the last references to this batch's memory
         pool.release_unused()
     for name, pieces in labels.items():
         out[name] = np.concatenate(pieces) if pieces else np.empty(0, dtype="<U8")
-    # Grouped columns are all floats; the rest are checked by kind.
-    floats = [*(groups or {}), *(c.name for c in columns if c.kind == "float" and c.name not in grouped)]
-    if not all(np.isfinite(out[name]).all() for name in floats):
-        raise _FastPathRefused
-    if layout.checked_time_column is not None:
-        t = out[layout.checked_time_column]
-        if (t[1:] <= t[:-1]).any() if layout.time_policy == "strict" else (t[1:] < t[:-1]).any():
-            raise _FastPathRefused
     comments.sort(key=_gap_sort_key)
     return Table(columns=out, comments=comments)
+
+
+def _all_finite(values: np.ndarray) -> bool:
+    """Whether every value is finite, usually in one summing pass (no temporary array).
+
+    A NaN or an infinity anywhere makes the sum NaN or infinite; only then (or when large finite values
+    overflow the sum) is each value tested.
+    """
+    return bool(np.isfinite(np.add.reduce(values, axis=None))) or bool(np.isfinite(values).all())
 
 
 def _gap_sort_key(text: str) -> float:

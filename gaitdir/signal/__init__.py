@@ -2,11 +2,14 @@
 
 from gaitdir.signal._detector import (
     PLACEMENTS,
+    Conditioned,
     StepDetector,
+    conditioned_ahead,
     detect_steps,
     recording_chunks,
     recording_placement,
 )
+from gaitdir.signal._filters import preload
 from gaitdir.signal._metrics import StepMatch, match_steps
 from gaitdir.signal._orientation import BodyFrameEstimator
 from gaitdir.signal._resample import GridResampler
@@ -16,12 +19,15 @@ __all__ = [
     "PLACEMENTS",
     "BodyFrameEstimator",
     "BodySignal",
+    "Conditioned",
     "GridResampler",
     "StepBatch",
     "StepDetector",
     "StepMatch",
+    "conditioned_ahead",
     "detect_steps",
     "match_steps",
+    "preload",
     "recording_chunks",
     "recording_placement",
 ]

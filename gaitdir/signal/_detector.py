@@ -43,15 +43,17 @@ from __future__ import annotations
 
 import itertools
 import logging
+from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from gaitdir.recordings import Recording
 from gaitdir.signal._filters import StreamingEma, StreamingSos, butter_sos, group_delay_s
-from gaitdir.signal._orientation import BodyFrameEstimator
+from gaitdir.signal._orientation import BodyFrameEstimator, FrameChunk
 from gaitdir.signal._peaks import stance_onsets, window_peaks
 from gaitdir.signal._resample import GridResampler
 from gaitdir.signal._types import BodySignal, StepBatch
@@ -59,6 +61,48 @@ from gaitdir.signal._types import BodySignal, StepBatch
 logger = logging.getLogger(__name__)
 
 STANDARD_GRAVITY_MPS2 = 9.80665
+
+
+@dataclass(frozen=True)
+class _ConditionedPiece:
+    """One stretch of consecutive grid samples after the detector's front end.
+
+    Attributes
+    ----------
+    start_k : int
+        Global grid index of the first sample.
+    new_segment : bool
+        The piece starts a new segment (after a gap, or at the start of the stream).
+    frame : FrameChunk
+        Body-frame signals of the piece.
+    sig, thr : ndarray, shape (m,)
+        Filtered detection signal and its peak threshold.
+    """
+
+    start_k: int
+    new_segment: bool
+    frame: FrameChunk
+    sig: np.ndarray
+    thr: np.ndarray
+
+
+@dataclass(frozen=True)
+class Conditioned:
+    """What :meth:`StepDetector.condition` made of one update's samples, for :meth:`StepDetector.decide`.
+
+    Attributes
+    ----------
+    pieces : list of _ConditionedPiece
+        The grid pieces of the update, in order.
+    emitted_s : float
+        Stream time of the newest sample fed so far (s).
+    ap_axis_sensor : ndarray, shape (3,), or None
+        The body-frame AP axis in sensor coordinates after these samples.
+    """
+
+    pieces: list[_ConditionedPiece]
+    emitted_s: float
+    ap_axis_sensor: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -285,6 +329,7 @@ class StepDetector:
         self._closing = bool(p.closing_step) and not p.per_stride
         self._early_emit = p.early_emit
         self._has_gyro: bool | None = None
+        self._front_open = False  # the front end (frame, filters) runs inside a segment
         # body-frame buffer (global grid indices [body_k0, body_k0 + len))
         self._body_k0 = 0
         self._body: list[np.ndarray] = []  # columns: vertical, ap, ml, (gyr x3)
@@ -294,11 +339,16 @@ class StepDetector:
         self._new_segment_state()
         return self
 
-    def _new_segment_state(self) -> None:
-        fs = self._fs
+    def _new_front_state(self) -> None:
         self._frame.reset()
         self._filt = StreamingSos(self._sos)
-        self._env = StreamingEma(2.0, fs)
+        self._env = StreamingEma(2.0, self._fs)
+
+    def _new_segment_state(self) -> None:
+        self._new_front_state()
+        self._new_decision_state()
+
+    def _new_decision_state(self) -> None:
         self._seg_k0 = 0
         self._seg_end = 0  # exclusive global index of the segment's newest sample
         self._sig = np.zeros(0)  # detection signal buffer, global indices [sig_k0, seg_end)
@@ -308,6 +358,7 @@ class StepDetector:
         self._bout: list[int] = []  # IC grid indices of the current bout
         self._active = False
         self._intervals: deque[int] = deque(maxlen=9)
+        self._sorted: list[int] = []  # the same intervals in ascending order, for the median
         self._med = -1.0  # no median yet: _set_intervals derives everything afresh
         self._lim = -1
         self._set_intervals(None)
@@ -344,6 +395,30 @@ class StepDetector:
         StepBatch
             Steps whose end became known with these samples (possibly none).
         """
+        return self.decide(self.condition(time_s, acc_mps2, gyr_radps, gravity_removed=gravity_removed))
+
+    def condition(
+        self,
+        time_s: np.ndarray,
+        acc_mps2: np.ndarray,
+        gyr_radps: np.ndarray | None = None,
+        *,
+        gravity_removed: bool = False,
+    ) -> Conditioned:
+        """The front end of :meth:`update`: resample, track the body frame, filter (no step decisions).
+
+        ``update(...)`` is ``decide(condition(...))``. The two halves keep separate state, so an offline
+        caller may run ``condition`` on the next samples (in another thread: its work is numpy and
+        scipy, which release the GIL) while ``decide`` handles the previous ones, as long as each half
+        sees the updates in order. The steps are the same as with :meth:`update`.
+
+        Parameters are those of :meth:`update`.
+
+        Returns
+        -------
+        Conditioned
+            To pass to :meth:`decide`.
+        """
         if not self._ready:
             self.reset()
         t = np.asarray(time_s, dtype=float).reshape(-1)
@@ -373,15 +448,39 @@ class StepDetector:
                 keep = t > running[:-1]
                 logger.warning("dropping %d samples whose time does not increase", int((~keep).sum()))
                 t, values = t[keep], values[keep]
-        steps: list[tuple[int, int, bool]] = []
+        pieces = []
         for piece in self._resampler.push(t, values):
+            new_segment = piece.new_segment or not self._front_open
+            if new_segment:
+                self._new_front_state()
+                self._front_open = True
+            pieces.append(self._front(piece.start_k, new_segment, piece.values, gravity_removed))
+        emitted = float(t[-1]) if t.size else (float(last) if last is not None else 0.0)
+        return Conditioned(pieces, emitted, self._frame.ap_axis_sensor)
+
+    def decide(self, conditioned: Conditioned) -> StepBatch:
+        """The back end of :meth:`update`: find contacts, group them into bouts, emit finished steps.
+
+        Parameters
+        ----------
+        conditioned : Conditioned
+            From :meth:`condition`, in the order the updates were conditioned.
+
+        Returns
+        -------
+        StepBatch
+            Steps whose end became known with these samples (possibly none).
+        """
+        if not self._ready:
+            self.reset()
+        steps: list[tuple[int, int, bool]] = []
+        for piece in conditioned.pieces:
             if piece.new_segment and self._segment_open:
                 self._finish_segment(steps)
             if piece.new_segment or not self._segment_open:
                 self._start_segment(piece.start_k)
-            self._process(piece.start_k, piece.values, gravity_removed, steps)
-        emitted = float(t[-1]) if t.size else (float(last) if last is not None else 0.0)
-        return self._batch(steps, emitted)
+            self._decide_piece(piece, steps)
+        return self._batch(steps, conditioned.emitted_s, conditioned.ap_axis_sensor)
 
     def flush(self) -> StepBatch:
         """End of stream: finalise pending peaks and the open bout; the next update starts afresh."""
@@ -391,15 +490,16 @@ class StepDetector:
         if self._segment_open:
             self._finish_segment(steps)
         last = self._resampler._last_t
-        batch = self._batch(steps, float(last) if last is not None else 0.0)
+        batch = self._batch(steps, float(last) if last is not None else 0.0, self._frame.ap_axis_sensor)
         # a later update is a new segment (its filters start afresh)
         self._resampler._pending_new_segment = True
+        self._front_open = False
         return batch
 
     # ------------------------------------------------------------------------------------------------
     # segments
     def _start_segment(self, k0: int) -> None:
-        self._new_segment_state()
+        self._new_decision_state()
         self._seg_k0 = k0
         self._seg_end = k0
         self._sig_k0 = k0
@@ -413,11 +513,12 @@ class StepDetector:
 
     # ------------------------------------------------------------------------------------------------
     # processing
-    def _process(self, k0: int, values: np.ndarray, gravity_removed: bool, steps: list) -> None:
+    def _front(
+        self, k0: int, new_segment: bool, values: np.ndarray, gravity_removed: bool
+    ) -> _ConditionedPiece:
         acc = values[:, :3]
         gyr = values[:, 3:6] if self._has_gyro else None
         fr = self._frame.update(k0, acc, gyr, gravity_removed=gravity_removed)
-        self._append_body(k0, fr.vertical_mps2, fr.ap_mps2, fr.ml_mps2, fr.gyr_radps)
         if self._p.signal == "vertical":
             raw = fr.vertical_mps2
         elif self._p.signal == "magnitude":
@@ -427,8 +528,13 @@ class StepDetector:
         s = self._filt(raw)
         env = np.sqrt(self._env(s * s, initial=0.0))
         thr = np.maximum(self._p.min_peak_mps2, self._p.rel_threshold * env)
+        return _ConditionedPiece(k0, new_segment, fr, s, thr)
+
+    def _decide_piece(self, piece: _ConditionedPiece, steps: list) -> None:
+        k0, fr, s = piece.start_k, piece.frame, piece.sig
+        self._append_body(k0, fr.vertical_mps2, fr.ap_mps2, fr.ml_mps2, fr.gyr_radps)
         self._sig = np.concatenate([self._sig, s])
-        self._thr = np.concatenate([self._thr, thr])
+        self._thr = np.concatenate([self._thr, piece.thr])
         self._seg_end = k0 + s.shape[0]
         self._find_peaks(steps, final=False)
 
@@ -453,12 +559,13 @@ class StepDetector:
                 pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
                 pk = pk[self._sig[pk - self._sig_k0] > self._thr[pk - self._sig_k0]]
             shift, seg_k0 = self._shift, self._seg_k0
-            on_silence, on_contact = self._on_silence, self._on_contact
+            on_silence, on_contact, in_stride = self._on_silence, self._on_contact, self._contact_in_stride
             fast = not self._per_stride
             for p in pk.tolist():
-                ic = max(p - shift, seg_k0)
-                in_stride = fast and self._stage == 0 and self._active and self._bout
-                if in_stride and self._contact_in_stride(ic, steps):
+                ic = p - shift
+                if ic < seg_k0:
+                    ic = seg_k0
+                if fast and self._stage == 0 and self._active and self._bout and in_stride(ic, steps):
                     continue
                 on_silence(ic, steps)
                 on_contact(ic, steps)
@@ -483,14 +590,24 @@ class StepDetector:
         bout = self._bout
         last = bout[-1]
         d = ic - last
-        if d < self._min_int or d > self._early_i or d > self._lim or not self._intervals:
+        held = self._intervals
+        if d < self._min_int or d > self._early_i or d > self._lim or not held:
             return False
-        if self._fill_missed and len(self._intervals) >= 2 and 1.6 * self._med <= d <= 2.4 * self._med:
+        if self._fill_missed and len(held) >= 2 and 1.6 * self._med <= d <= 2.4 * self._med:
             return False
         filled = self._filled
-        steps.append((last, ic, last in filled))
-        filled.discard(last)
-        self._set_intervals((d,))
+        if filled and last in filled:
+            steps.append((last, ic, True))
+            filled.discard(last)
+        else:
+            steps.append((last, ic, False))
+        # _push_interval, inlined: this is the one call per step of a day-long file
+        ordered = self._sorted
+        if len(held) == held.maxlen:
+            del ordered[bisect_left(ordered, held[0])]
+        held.append(d)
+        insort(ordered, d)
+        self._derive()
         bout.append(ic)
         del bout[:-2]
         return True
@@ -541,27 +658,37 @@ class StepDetector:
             self._stage = 2
 
     def _set_intervals(self, intervals: Sequence[int] | None = None) -> None:
-        """Record step intervals (None: forget them) and refresh what is derived from their median.
-
-        Called once per contact: a pure-Python median of at most 9 numbers and a few cached integers
-        keep the per-step cost to microseconds.
-        """
+        """Record step intervals (None: forget them) and refresh what is derived from their median."""
         held = self._intervals
         if intervals is None:
             held.clear()
-        elif len(intervals) == 1:
-            held.append(intervals[0])
         else:
             held.extend(intervals)
-        n = len(held)
-        # locals and no sort outside a bout: this runs for every contact of a day-long file
+        self._sorted = sorted(held)
+        self._derive()
+
+    def _push_interval(self, d: int) -> None:
+        """Record one interval: :meth:`_set_intervals` for the one-per-contact case of a walking bout.
+
+        The sorted copy is updated in place (one bisect out, one insort in) rather than re-sorted: this
+        runs for every step of a day-long file.
+        """
+        held, ordered = self._intervals, self._sorted
+        if len(held) == held.maxlen:
+            del ordered[bisect_left(ordered, held[0])]
+        held.append(d)
+        insort(ordered, d)
+        self._derive()
+
+    def _derive(self) -> None:
+        ordered = self._sorted
+        n = len(ordered)
         if n == 0 or not self._active:
             med = 0.0
             lim = self._max_int
         else:
-            v = sorted(held)
             h = n // 2
-            med = float(v[h]) if n % 2 else (v[h - 1] + v[h]) / 2.0
+            med = float(ordered[h]) if n % 2 else (ordered[h - 1] + ordered[h]) / 2.0
             lim = min(self._max_int, round(2.5 * med))
         if med == self._med and lim == self._lim:
             # a steady walk mostly keeps its median: everything derived from it is unchanged
@@ -604,7 +731,7 @@ class StepDetector:
             self._close_interval(bout[-1], ic, steps)
             # the raw interval between seen contacts: a bout that started on a spurious half-interval
             # corrects its median instead of filling every interval
-            self._set_intervals([d])
+            self._push_interval(d)
             bout.append(ic)
             self._stage = 0
             del bout[:-2]
@@ -677,8 +804,9 @@ class StepDetector:
             self._body_k0 += cut
             self._body_len -= cut
 
-    def _batch(self, steps: list[tuple[int, int, bool]], emitted_s: float) -> StepBatch:
-        ap_axis = self._frame.ap_axis_sensor
+    def _batch(
+        self, steps: list[tuple[int, int, bool]], emitted_s: float, ap_axis: np.ndarray | None
+    ) -> StepBatch:
         if not steps:
             self._trim_body()
             return _empty_batch(emitted_s, self._fs, bool(self._has_gyro), ap_axis)
@@ -754,8 +882,61 @@ def recording_chunks(
         yield t[a:b], recording.acc_mps2[a:b], gyr
 
 
+def conditioned_ahead(
+    detector: StepDetector,
+    chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    *,
+    gravity_removed: bool = False,
+    threaded: bool = True,
+) -> Iterator[Conditioned]:
+    """:meth:`StepDetector.condition` over consecutive chunks, one chunk ahead in a worker thread.
+
+    For offline use: while the caller runs :meth:`StepDetector.decide` (pure-Python bookkeeping) and
+    whatever follows on one chunk, the worker conditions the next (numpy and scipy, which release the
+    GIL), so a long recording uses two cores. Each half of the detector still sees the chunks in order,
+    so the steps are exactly those of feeding the chunks to :meth:`StepDetector.update` one by one.
+
+    Parameters
+    ----------
+    detector : StepDetector
+    chunks : iterable of (time_s, acc_mps2, gyr_radps)
+        Consecutive pieces of one stream (as from :func:`recording_chunks`).
+    gravity_removed : bool, default=False
+        Passed to :meth:`StepDetector.condition`.
+    threaded : bool, default=True
+        False: condition each chunk in the caller's thread, just before it is yielded.
+
+    Yields
+    ------
+    Conditioned
+        One per chunk, in order.
+    """
+    if not threaded:
+        for time_s, acc_mps2, gyr_radps in chunks:
+            yield detector.condition(time_s, acc_mps2, gyr_radps, gravity_removed=gravity_removed)
+        return
+    pending: deque[Future[Conditioned]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gaitdir-condition") as pool:
+        try:
+            for time_s, acc_mps2, gyr_radps in chunks:
+                # a single worker runs the submitted chunks in order, which the detector's state needs
+                pending.append(
+                    pool.submit(
+                        detector.condition, time_s, acc_mps2, gyr_radps, gravity_removed=gravity_removed
+                    )
+                )
+                if len(pending) > 1:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            # the consumer stopped early (or a chunk failed): do not condition what nobody will read
+            for future in pending:
+                future.cancel()
+
+
 def detect_steps(
-    recording: Recording, *, chunk_s: float = 600.0, **detector_params: object
+    recording: Recording, *, chunk_s: float = 600.0, threaded: bool = True, **detector_params: object
 ) -> list[StepBatch]:
     """Find the steps of a whole recording with the same causal detector used live.
 
@@ -766,6 +947,9 @@ def detect_steps(
     chunk_s : float, default=600.0
         The recording is fed in chunks of this duration (s) to bound memory; the result does not
         depend on it.
+    threaded : bool, default=True
+        Condition the next chunk in a worker thread while the current one is decided (see
+        :func:`conditioned_ahead`); the result does not depend on it.
     **detector_params
         Passed to :class:`StepDetector`.
 
@@ -781,8 +965,11 @@ def detect_steps(
     out: list[StepBatch] = []
     if np.asarray(recording.time_s).size == 0:
         return out
-    for time_s, acc_mps2, gyr_radps in recording_chunks(recording, chunk_s):
-        batch = det.update(time_s, acc_mps2, gyr_radps, gravity_removed=recording.gravity_removed)
+    chunks = recording_chunks(recording, chunk_s)
+    for conditioned in conditioned_ahead(
+        det, chunks, gravity_removed=recording.gravity_removed, threaded=threaded
+    ):
+        batch = det.decide(conditioned)
         if len(batch):
             out.append(batch)
     batch = det.flush()

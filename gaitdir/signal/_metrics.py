@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 
 @dataclass(frozen=True)
@@ -98,6 +97,9 @@ def match_steps(
     # cheap even for a day of steps.
     events = np.concatenate([det, ref])
     is_ref = np.concatenate([np.zeros(det.size, bool), np.ones(ref.size, bool)])
+    # imported here: scipy.optimize costs most of a second, and classifying never scores against truth
+    from scipy.optimize import linear_sum_assignment
+
     order = np.argsort(events, kind="stable")
     events, is_ref = events[order], is_ref[order]
     breaks = np.flatnonzero(np.diff(events) > tolerance_s) + 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
 
 
 def _running_maxima(ext: np.ndarray, left: int, right: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -29,6 +28,9 @@ def _running_maxima(ext: np.ndarray, left: int, right: int) -> tuple[np.ndarray,
     if n < left + right + 1:
         empty = np.zeros(0)
         return np.zeros(0, dtype=np.int64), empty, empty
+    # imported here, not with the module (see gaitdir.signal._filters)
+    from scipy.ndimage import maximum_filter1d
+
     trailing = maximum_filter1d(ext, size=left, origin=(left - 1) // 2, mode="constant", cval=-np.inf)
     leading = maximum_filter1d(ext, size=right, origin=-(right // 2), mode="constant", cval=-np.inf)
     return np.arange(left, n - right), trailing, leading

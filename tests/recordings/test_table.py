@@ -76,3 +76,34 @@ def test_fast_path_refusal_on_a_large_file_costs_one_block(tmp_path: Path) -> No
     with pytest.raises(RecordingError) as info:
         read_recording(path)
     assert (info.value.line, info.value.column) == (n - 9 + 1, "acc_x")
+
+
+@pytest.mark.parametrize("fault", ["repeat", "backwards", "nan", "inf"])
+def test_fast_path_checks_reach_across_its_batches(tmp_path: Path, fault: str) -> None:
+    # The fast path checks each parsed batch as it copies it, and the time also against the previous
+    # batch's last row: a fault on the first row of a later batch must still refuse it.
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    n = 150_000  # ~3 MB: several of pyarrow's 1 MB blocks
+    body = [f"{i / 100:.2f},0.1,9.8,0.2" for i in range(n)]
+    path = write(tmp_path, ["time_s,acc_x,acc_y,acc_z", *body])
+    clean = read_recording(path)
+    np.testing.assert_array_equal(clean.time_s, np.arange(n) / 100)
+    with pa.OSFile(str(path)) as source:  # batched as the fast path reads it: from after the header
+        source.seek(len("time_s,acc_x,acc_y,acc_z\n"))
+        names = pacsv.ReadOptions(column_names=["f0", "f1", "f2", "f3"])
+        sizes = [b.num_rows for b in pacsv.read_csv(source, read_options=names).to_batches()]
+    assert len(sizes) > 2
+    row = sizes[0] + sizes[1]  # 0-based data row that starts the third batch
+    line = row + 2  # its 1-based line in the file, after the header
+    if fault == "repeat":
+        body[row] = body[row - 1]
+    elif fault == "backwards":
+        body[row] = body[row - 2]
+    else:
+        body[row] = body[row].replace(",0.1,", f",{fault},")
+    path = write(tmp_path, ["time_s,acc_x,acc_y,acc_z", *body])
+    with pytest.raises(RecordingError) as info:
+        read_recording(path)
+    assert (info.value.line, info.value.column) == (line, "acc_x" if fault in ("nan", "inf") else "time_s")

@@ -91,6 +91,32 @@ def test_write_steps_csv(tmp_path: Path) -> None:
     assert not (tmp_path / "bad.csv").exists()
 
 
+def test_write_steps_csv_is_python_formatting_byte_for_byte(tmp_path: Path) -> None:
+    # The rows are formatted by integer arithmetic in bulk; Python's own formatting is the reference,
+    # on values near every rounding tie, signed zeros, non-finite and huge values, odd labels, and more
+    # rows than one write block.
+    rng = np.random.default_rng(1)
+    n = 70_000
+    ties = (rng.integers(-(10**7), 10**7, n) + 0.5) / 1000.0
+    columns = [
+        np.concatenate([[0.0, -0.0, -1e-9, np.nan, np.inf, -np.inf, 1e300, 0.0625, 2.0**40], ties])[:n],
+        np.nextafter(ties, np.inf) * rng.choice([1.0, -1.0], n),
+        np.concatenate([rng.uniform(0, 1, n - 3), [0.9995, 0.0005, 1.0]]),
+    ]
+    labels = rng.choice(np.array(["forward", "backward", "rückwärts", "a\x00b", ""]), n)
+    want = "time_s,duration_s,direction,confidence\n" + "".join(
+        f"{t:.3f},{d:.3f},{label},{c:.3f}\n"
+        for t, d, label, c in zip(*columns[:2], labels, columns[2], strict=True)
+    )
+    got = write_steps_csv(tmp_path / "s.csv", Steps(columns[0], columns[1], labels, columns[2]))
+    assert got.read_bytes() == want.encode("utf-8")
+    # labels that are not a numpy string array are written as str() of each value
+    head = [column[:5] for column in columns]
+    got = write_steps_csv(tmp_path / "o.csv", Steps(head[0], head[1], np.arange(5), head[2]))
+    rows = zip(range(5), *head, strict=True)
+    assert got.read_text().splitlines()[1:] == [f"{t:.3f},{d:.3f},{i},{c:.3f}" for i, t, d, c in rows]
+
+
 def test_recording_writer_streams_gaps_and_renames(ipol_dir: Path, tmp_path: Path) -> None:
     source = read_recording(ipol_dir / "6-1_lb.txt")
     final = tmp_path / "live.csv"

@@ -10,7 +10,15 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from gaitdir.recordings import Recording
-from gaitdir.signal import PLACEMENTS, StepBatch, StepDetector, detect_steps, match_steps
+from gaitdir.signal import (
+    PLACEMENTS,
+    StepBatch,
+    StepDetector,
+    conditioned_ahead,
+    detect_steps,
+    match_steps,
+    recording_chunks,
+)
 
 
 def _stream(
@@ -83,6 +91,68 @@ def test_detect_steps_equals_streaming(ipol) -> None:
     live = _steps(_stream(StepDetector(placement="lower_back"), rec, 25))
     np.testing.assert_array_equal(offline["start_s"], live["start_s"])
     np.testing.assert_array_equal(offline["end_s"], live["end_s"])
+
+
+def _same_batches(a: list[StepBatch], b: list[StepBatch]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        for key in ("start_s", "end_s", "start_idx", "end_idx", "inferred_ic", "ap_axis_sensor"):
+            np.testing.assert_array_equal(getattr(x, key), getattr(y, key))
+        assert x.emitted_s == y.emitted_s
+        for key in ("vertical_mps2", "ap_mps2", "ml_mps2", "gyr_radps"):
+            np.testing.assert_array_equal(getattr(x.body, key), getattr(y.body, key))
+
+
+@pytest.mark.parametrize("name", ["8-3_lb.txt", "9-2_lf.txt"])
+def test_condition_then_decide_is_update(ipol, name: str) -> None:
+    """The two halves of update, run back to back, give bit-identical batches (gyro included)."""
+    rec = ipol(name)
+    placement = rec.meta["placement"]
+    whole, split = StepDetector(placement=placement), StepDetector(placement=placement)
+    expected, got = [], []
+    for a in range(0, rec.n_samples, 777):
+        t, acc, gyr = rec.time_s[a : a + 777], rec.acc_mps2[a : a + 777], rec.gyr_radps[a : a + 777]
+        expected.append(whole.update(t, acc, gyr))
+        got.append(split.decide(split.condition(t, acc, gyr)))
+    expected.append(whole.flush())
+    got.append(split.flush())
+    assert sum(len(b) for b in got) > 20
+    _same_batches(expected, got)
+
+
+def test_conditioning_ahead_in_a_thread_changes_nothing(ipol) -> None:
+    """detect_steps with the front end one chunk ahead in a worker thread = the plain serial loop, on a
+    stream with a gap (a new segment resets the front end in the worker and the bouts in the caller)."""
+    rec = ipol("12-1_lb.txt")
+    w0, w1 = rec.reference_window_s
+    gap = (rec.time_s > (w0 + w1) / 2) & (rec.time_s < (w0 + w1) / 2 + 3.0)
+    holed = dataclasses.replace(
+        rec, time_s=rec.time_s[~gap], acc_mps2=rec.acc_mps2[~gap], gyr_radps=rec.gyr_radps[~gap]
+    )
+    for chunk_s in (2.5, 9.0):
+        serial = detect_steps(holed, chunk_s=chunk_s, threaded=False)
+        threaded = detect_steps(holed, chunk_s=chunk_s, threaded=True)
+        assert sum(len(b) for b in serial) > 20
+        _same_batches(serial, threaded)
+
+
+def test_conditioning_ahead_reports_a_failed_chunk_and_stops(ipol) -> None:
+    rec = ipol("10-2_lb.txt")
+    chunks = list(recording_chunks(rec, 5.0))
+    t, acc, gyr = chunks[3]
+    chunks[3] = (t, acc[:, :2], gyr)  # a malformed chunk: the worker's error reaches the caller
+    det = StepDetector(placement="lower_back")
+    seen = 0
+    with pytest.raises(ValueError, match="acc_mps2 must have shape"):
+        for conditioned in conditioned_ahead(det, chunks):
+            det.decide(conditioned)
+            seen += 1
+    assert seen == 3
+    # the consumer may also stop early; the generator closes without conditioning the rest
+    det = StepDetector(placement="lower_back")
+    gen = conditioned_ahead(det, list(recording_chunks(rec, 5.0)))
+    det.decide(next(gen))
+    gen.close()
 
 
 def test_rotated_sensor_gives_same_steps_and_ap_axis_up_to_sign(ipol) -> None:
