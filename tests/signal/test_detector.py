@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -143,16 +144,20 @@ def test_conditioning_ahead_reports_a_failed_chunk_and_stops(ipol) -> None:
     chunks[3] = (t, acc[:, :2], gyr)  # a malformed chunk: the worker's error reaches the caller
     det = StepDetector(placement="lower_back")
     seen = 0
+    interval = sys.getswitchinterval()
     with pytest.raises(ValueError, match="acc_mps2 must have shape"):
         for conditioned in conditioned_ahead(det, chunks):
+            assert sys.getswitchinterval() < interval  # short while the worker runs
             det.decide(conditioned)
             seen += 1
     assert seen == 3
+    assert sys.getswitchinterval() == interval  # restored after a failure
     # the consumer may also stop early; the generator closes without conditioning the rest
     det = StepDetector(placement="lower_back")
     gen = conditioned_ahead(det, list(recording_chunks(rec, 5.0)))
     det.decide(next(gen))
     gen.close()
+    assert sys.getswitchinterval() == interval
 
 
 def test_rotated_sensor_gives_same_steps_and_ap_axis_up_to_sign(ipol) -> None:
