@@ -373,7 +373,6 @@ def classify(
 
             parse_forward_axis(forward_axis)
         model = _load_model(model_path, trust_model)
-    preloading = _preload_signal_stage()
 
     errors: list[dict[str, str]] = []
 
@@ -396,6 +395,7 @@ def classify(
 
     results: list[_FileResult] = []
     taken: set[str] = set()
+    preloading = _preload_signal_stage() if paths else None
     progress = None
     if len(paths) > 1 and sys.stderr.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -439,7 +439,8 @@ def classify(
         if progress is not None:
             progress.stop()
         # not left running into interpreter shutdown (when every file failed before computing)
-        preloading.join()
+        if preloading is not None:
+            preloading.join()
 
     total = {
         "steps": sum(r.steps for r in results),
