@@ -92,9 +92,8 @@ def test_write_steps_csv(tmp_path: Path) -> None:
 
 
 def test_write_steps_csv_is_python_formatting_byte_for_byte(tmp_path: Path) -> None:
-    # The rows are formatted by integer arithmetic in bulk; Python's own formatting is the reference,
-    # on values near every rounding tie, signed zeros, non-finite and huge values, odd labels, and more
-    # rows than one write block.
+    # Python's own per-value formatting is the reference, on values near every rounding tie, signed zeros,
+    # non-finite and huge values, odd labels, and more rows than one write block.
     rng = np.random.default_rng(1)
     n = 70_000
     ties = (rng.integers(-(10**7), 10**7, n) + 0.5) / 1000.0
