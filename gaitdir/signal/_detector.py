@@ -600,18 +600,9 @@ class StepDetector:
         if self._fill_missed and len(held) >= 2 and 1.6 * self._med <= d <= 2.4 * self._med:
             return False
         filled = self._filled
-        if filled and last in filled:
-            steps.append((last, ic, True))
-            filled.discard(last)
-        else:
-            steps.append((last, ic, False))
-        # _push_interval, inlined: this is the one call per step of a day-long file
-        ordered = self._sorted
-        if len(held) == held.maxlen:
-            del ordered[bisect_left(ordered, held[0])]
-        held.append(d)
-        insort(ordered, d)
-        self._derive()
+        steps.append((last, ic, last in filled))
+        filled.discard(last)
+        self._push_interval(d)
         bout.append(ic)
         del bout[:-2]
         return True
@@ -685,6 +676,7 @@ class StepDetector:
         self._derive()
 
     def _derive(self) -> None:
+        """Median step interval and what depends on it, from the sorted intervals held."""
         ordered = self._sorted
         n = len(ordered)
         if n == 0 or not self._active:
