@@ -52,6 +52,13 @@ class RecordingFormat(str, enum.Enum):
     polar_logger = "polar-logger"
 
 
+#: The ``--format`` option of the commands that read recordings.
+FormatOption = Annotated[
+    RecordingFormat | None,
+    typer.Option("--format", "-f", help="Read every file as this format instead of detecting it."),
+]
+
+
 class SyntheticBackward(str, enum.Enum):
     """When ``train`` adds AP-mirrored forward steps as a synthetic backward class."""
 
@@ -324,10 +331,7 @@ def classify(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object with the counts on stdout, nothing else.")
     ] = False,
-    fmt: Annotated[
-        RecordingFormat | None,
-        typer.Option("--format", "-f", help="Read every file as this format instead of detecting it."),
-    ] = None,
+    fmt: FormatOption = None,
     model_path: Annotated[
         Path | None,
         typer.Option(
@@ -478,10 +482,7 @@ def train(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print what was learned as one JSON object.")
     ] = False,
-    fmt: Annotated[
-        RecordingFormat | None,
-        typer.Option("--format", "-f", help="Read every file as this format instead of detecting it."),
-    ] = None,
+    fmt: FormatOption = None,
     synthetic_backward: Annotated[
         SyntheticBackward,
         typer.Option(
@@ -632,10 +633,7 @@ def evaluate(
     splits: Annotated[
         int, typer.Option("--splits", "-k", min=2, help="Subject-wise folds (fewer if fewer subjects).")
     ] = 5,
-    fmt: Annotated[
-        RecordingFormat | None,
-        typer.Option("--format", "-f", help="Read every file as this format instead of detecting it."),
-    ] = None,
+    fmt: FormatOption = None,
     trust_model: Annotated[
         bool,
         typer.Option(
