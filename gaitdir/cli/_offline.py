@@ -142,6 +142,24 @@ def _load_model(model_path: Path | None, trust_model: bool) -> DirectionModel:
     return load_model(model_path, trust=trust_model)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one file's read and classification.
+
+    The pipeline makes a few small objects per step and no reference cycles; with the collector on, a
+    day-long file triggers thousands of collections that find nothing (about 0.2 s of a 5 s run). The
+    collector's previous state is restored afterwards, and memory freed by reference counting is freed
+    as usual meanwhile.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _preload_signal_stage() -> threading.Thread:
     """Import the signal stage's scientific modules in a background thread, started now.
 
@@ -286,10 +304,11 @@ def _classify_one(
     from gaitdir.pipeline import classify_recording
     from gaitdir.recordings import read_recording, write_steps_csv
 
-    recording = read_recording(path, format=None if fmt is None else fmt.value)
-    steps = classify_recording(
-        recording, model=model, placement=_placement_for(recording, placement), forward_axis=forward_axis
-    )
+    with _collector_paused():
+        recording = read_recording(path, format=None if fmt is None else fmt.value)
+        steps = classify_recording(
+            recording, model=model, placement=_placement_for(recording, placement), forward_axis=forward_axis
+        )
     counts = steps.counts()
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import http.server
 import io
@@ -144,6 +145,35 @@ def test_batch_with_one_bad_file(runner: CliRunner, tmp_path: Path, ipol_dir: Pa
     assert "Traceback" not in result.stderr + result.stdout
     # Only the good file's steps exist: nothing partial or temporary for the bad one.
     assert sorted(p.name for p in out.iterdir()) == ["good.steps.csv"]
+    assert gc.isenabled()  # the collector, paused per file, is back on after a file that failed
+
+
+def test_classify_pauses_the_collector_per_file_and_restores_it(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gaitdir.pipeline
+    from gaitdir.recordings import sample_recording_path
+
+    during: list[bool] = []
+    real = gaitdir.pipeline.classify_recording
+
+    def spy(*args: object, **kwargs: object) -> object:
+        during.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gaitdir.pipeline, "classify_recording", spy)
+    try:
+        for enabled in (True, False):
+            gc.enable() if enabled else gc.disable()
+            result = runner.invoke(
+                app, ["classify", str(sample_recording_path()), "--out", str(tmp_path / "out"), "--json"]
+            )
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.stdout)["total"]["steps"] > 100
+            assert gc.isenabled() is enabled  # as it was before the command
+    finally:
+        gc.enable()
+    assert during == [False, False]
 
 
 def test_missing_file_is_one_error_line_and_exit_1(runner: CliRunner, tmp_path: Path) -> None:
