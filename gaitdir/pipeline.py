@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +64,7 @@ from gaitdir.signal import (
     recording_placement,
 )
 
-__all__ = ["StepPipeline", "StepTable", "classify_recording"]
+__all__ = ["StepPipeline", "StepTable", "classify_recording", "iter_classify_recording"]
 
 logger = logging.getLogger(__name__)
 
@@ -457,6 +458,36 @@ def classify_recording(
     -------
     StepTable
     """
+    pieces = iter_classify_recording(
+        recording,
+        model=model,
+        forward_axis=forward_axis,
+        placement=placement,
+        chunk_s=chunk_s,
+        threaded=threaded,
+    )
+    return StepTable.concat(list(pieces))
+
+
+def iter_classify_recording(
+    recording: Recording,
+    *,
+    model: DirectionModel | None = None,
+    forward_axis: str | Any | None = None,
+    placement: str | None = None,
+    chunk_s: float = 1800.0,
+    threaded: bool = True,
+) -> Iterator[StepTable]:
+    """:func:`classify_recording` piece by piece: the steps of each chunk as soon as they are labelled.
+
+    Parameters are those of :func:`classify_recording`. The pieces, concatenated, are its result; a
+    caller can write or count each piece while the next chunk is processed.
+
+    Yields
+    ------
+    StepTable
+        Steps labelled after each chunk (possibly none), then those the end of the recording finalises.
+    """
     if placement is None:
         placement = recording_placement(recording)
     pipeline = StepPipeline(
@@ -471,6 +502,6 @@ def classify_recording(
         gravity_removed=recording.gravity_removed,
         threaded=threaded,
     )
-    tables = [pipeline.update_conditioned(c) for c in conditioned]
-    tables.append(pipeline.flush())
-    return StepTable.concat(tables)
+    for c in conditioned:
+        yield pipeline.update_conditioned(c)
+    yield pipeline.flush()

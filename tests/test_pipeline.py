@@ -16,9 +16,9 @@ from scipy.spatial.transform import Rotation
 
 from gaitdir.errors import ModelError
 from gaitdir.model import DirectionModel, train_model
-from gaitdir.pipeline import StepPipeline, StepTable, classify_recording
+from gaitdir.pipeline import StepPipeline, StepTable, classify_recording, iter_classify_recording
 from gaitdir.recordings import Recording, read_recording, sample_recording_path
-from gaitdir.signal import StepBatch, StepDetector
+from gaitdir.signal import StepBatch, StepDetector, recording_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 IPOL = REPO / ".." / "shared" / "datasets" / "ipol-healthy-gait" / "GaitData"
@@ -131,6 +131,20 @@ def test_threaded_classify_equals_serial(model: DirectionModel, held_out: list[R
             assert len(serial) > 20
             for key in ("time_s", "duration_s", "direction", "confidence", "emitted_s"):
                 np.testing.assert_array_equal(getattr(threaded, key), getattr(serial, key))
+
+
+def test_pieces_as_labelled_make_up_classify_recording(
+    model: DirectionModel, held_out: list[Recording]
+) -> None:
+    rec = held_out[0]
+    whole = classify_recording(rec, model=model, chunk_s=5.0)
+    pieces = list(iter_classify_recording(rec, model=model, chunk_s=5.0))
+    # one piece per chunk, then the end of the recording's
+    assert len(pieces) == len(list(recording_chunks(rec, 5.0))) + 1
+    assert sum(len(p) for p in pieces) == len(whole) > 20
+    joined = StepTable.concat(pieces)
+    for key in ("time_s", "duration_s", "direction", "confidence", "emitted_s"):
+        np.testing.assert_array_equal(getattr(joined, key), getattr(whole, key))
 
 
 def test_forward_reference_is_reported(model: DirectionModel, held_out: list[Recording]) -> None:

@@ -31,6 +31,7 @@ from gaitdir.errors import GaitdirError
 
 if TYPE_CHECKING:
     from gaitdir.model import DirectionModel
+    from gaitdir.pipeline import StepTable
     from gaitdir.recordings import Recording
 
 #: Where ``classify`` writes ``<stem>.steps.csv`` when ``--out`` is not given (relative to the working
@@ -301,21 +302,28 @@ def _classify_one(
     placement: str | None,
     forward_axis: str | None,
 ) -> _FileResult:
-    from gaitdir.pipeline import classify_recording
+    from gaitdir.pipeline import iter_classify_recording
     from gaitdir.recordings import read_recording, write_steps_csv
+
+    counts = {"steps": 0, "forward": 0, "backward": 0}
+
+    def counted(pieces: Iterator[StepTable]) -> Iterator[StepTable]:
+        for piece in pieces:
+            for key, value in piece.counts().items():
+                counts[key] += int(value)
+            yield piece
 
     with _collector_paused():
         recording = read_recording(path, format=None if fmt is None else fmt.value)
-        steps = classify_recording(
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / name
+        pieces = iter_classify_recording(
             recording, model=model, placement=_placement_for(recording, placement), forward_axis=forward_axis
         )
-    counts = steps.counts()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / name
-    write_steps_csv(target, steps)  # atomic: a temporary name in out_dir, then renamed
-    return _FileResult(
-        str(path), int(counts["steps"]), int(counts["forward"]), int(counts["backward"]), str(target)
-    )
+        # Each chunk's steps are written while the worker thread conditions the next chunk. The file is
+        # atomic: a temporary name in out_dir, renamed only once every step is written.
+        write_steps_csv(target, counted(pieces))
+    return _FileResult(str(path), counts["steps"], counts["forward"], counts["backward"], str(target))
 
 
 def _counts_table(results: Sequence[_FileResult], total: dict[str, int]) -> Table:

@@ -16,7 +16,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol
@@ -208,22 +208,33 @@ def write_recording_csv(path: str | Path, recording: Recording) -> Path:
 _STEP_ROWS_PER_WRITE = 1 << 16
 
 
-def write_steps_csv(path: str | Path, steps: StepsLike) -> Path:
+def write_steps_csv(path: str | Path, steps: StepsLike | Iterable[StepsLike]) -> Path:
     """Write one row per step, atomically: ``time_s,duration_s,direction,confidence``.
 
     Parameters
     ----------
     path : str or Path
         Output file.
-    steps : object with ``time_s``, ``duration_s``, ``direction``, ``confidence``
+    steps : object with ``time_s``, ``duration_s``, ``direction``, ``confidence``, or an iterable of them
         Equal-length arrays: initial contact (s), step duration (s), ``forward``/``backward``,
-        confidence in [0, 1].
+        confidence in [0, 1]. An iterable (e.g. a generator of step tables as a pipeline finalises
+        them) is written piece by piece as it is consumed; ``path`` appears only once the last piece
+        is written, and not at all if the iterable raises.
 
     Returns
     -------
     Path
         ``path``.
     """
+    pieces = [steps] if hasattr(steps, "time_s") else steps
+    with atomic_writer(path) as handle:
+        handle.write("time_s,duration_s,direction,confidence\n")
+        for piece in pieces:
+            _write_step_rows(handle, piece)
+    return Path(path)
+
+
+def _write_step_rows(handle: IO[str], steps: StepsLike) -> None:
     time_s = np.asarray(steps.time_s, dtype=np.float64).reshape(-1)
     duration_s = np.asarray(steps.duration_s, dtype=np.float64).reshape(-1)
     direction = np.asarray(steps.direction).reshape(-1)
@@ -238,22 +249,19 @@ def write_steps_csv(path: str | Path, steps: StepsLike) -> Path:
     # One format call per row on plain Python floats (``tolist``), joined and written per block: the
     # same bytes as formatting each numpy scalar and writing it line by line, at a fraction of the cost.
     row = "{:.3f},{:.3f},{},{:.3f}\n".format
-    with atomic_writer(path) as handle:
-        handle.write("time_s,duration_s,direction,confidence\n")
-        for a in range(0, n, _STEP_ROWS_PER_WRITE):
-            b = a + _STEP_ROWS_PER_WRITE
-            handle.write(
-                "".join(
-                    map(
-                        row,
-                        time_s[a:b].tolist(),
-                        duration_s[a:b].tolist(),
-                        direction[a:b].tolist(),
-                        confidence[a:b].tolist(),
-                    )
+    for a in range(0, n, _STEP_ROWS_PER_WRITE):
+        b = a + _STEP_ROWS_PER_WRITE
+        handle.write(
+            "".join(
+                map(
+                    row,
+                    time_s[a:b].tolist(),
+                    duration_s[a:b].tolist(),
+                    direction[a:b].tolist(),
+                    confidence[a:b].tolist(),
                 )
             )
-    return Path(path)
+        )
 
 
 class RecordingWriter:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +116,34 @@ def test_write_steps_csv_is_python_formatting_byte_for_byte(tmp_path: Path) -> N
     got = write_steps_csv(tmp_path / "o.csv", Steps(head[0], head[1], np.arange(5), head[2]))
     rows = zip(range(5), *head, strict=True)
     assert got.read_text().splitlines()[1:] == [f"{t:.3f},{d:.3f},{i},{c:.3f}" for i, t, d, c in rows]
+
+
+def test_write_steps_csv_from_pieces_as_they_come(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    n = 10_000
+    whole = Steps(
+        np.cumsum(rng.uniform(0.4, 0.7, n)),
+        rng.uniform(0.4, 0.7, n),
+        rng.choice(np.array(["forward", "backward"]), n),
+        rng.uniform(0.5, 1.0, n),
+    )
+    cuts = [0, 0, 1, 4_000, 4_000, 9_999, n]  # empty pieces included
+
+    def pieces() -> Iterator[Steps]:
+        for a, b in itertools.pairwise(cuts):
+            yield Steps(whole.time_s[a:b], whole.duration_s[a:b], whole.direction[a:b], whole.confidence[a:b])
+
+    expected = write_steps_csv(tmp_path / "whole.csv", whole).read_bytes()
+    assert write_steps_csv(tmp_path / "pieces.csv", pieces()).read_bytes() == expected
+
+    # A source that fails part-way leaves no file (and no temporary one) behind.
+    def failing() -> Iterator[Steps]:
+        yield from itertools.islice(pieces(), 3)
+        raise RuntimeError("the pipeline failed")
+
+    with pytest.raises(RuntimeError, match="pipeline failed"):
+        write_steps_csv(tmp_path / "failed.csv", failing())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pieces.csv", "whole.csv"]
 
 
 def test_recording_writer_streams_gaps_and_renames(ipol_dir: Path, tmp_path: Path) -> None:
