@@ -65,19 +65,19 @@ class GridResampler:
         """Feed raw samples (strictly increasing times, later than any fed before) and get grid pieces."""
         if time_s.size == 0:
             return []
-        if self.origin_s is None:
+        first = self.origin_s is None
+        if first:
             self.origin_s = float(time_s[0])
-            t_all, x_all = time_s, values
-        else:
-            assert self._last_x is not None and self._last_t is not None
-            t_all = np.concatenate([[self._last_t], time_s])
-            x_all = np.concatenate([self._last_x[np.newaxis, :], values])
+        assert self.origin_s is not None
+        last_t, last_x = self._last_t, self._last_x
         self._last_t = float(time_s[-1])
         self._last_x = values[-1].copy()
+        # the carried last sample starts each chunk's interpolation, so chunking changes nothing
+        t_all = time_s if first else np.concatenate([[last_t], time_s])
 
         rate = self.grid_rate_hz
-        k_hi = int(np.floor((t_all[-1] - self.origin_s) * rate))
-        while k_hi >= self._next_k and self.grid_time_s(k_hi) > t_all[-1]:
+        k_hi = int(np.floor((time_s[-1] - self.origin_s) * rate))
+        while k_hi >= self._next_k and self.grid_time_s(k_hi) > time_s[-1]:
             k_hi -= 1  # guard against rounding: never produce a point after the newest sample
         if k_hi < self._next_k:
             if t_all.size >= 2 and np.any(np.diff(t_all) > self.max_gap_s):
@@ -86,14 +86,18 @@ class GridResampler:
         ks = np.arange(self._next_k, k_hi + 1)
         self._next_k = k_hi + 1
         tk = self.origin_s + ks / rate
-        gap_after = np.diff(t_all) > self.max_gap_s  # interval j = (t_all[j], t_all[j+1])
-        n_new = time_s.size
-        if ks.size == n_new and not gap_after.any() and np.array_equal(tk, time_s):
-            # input already on the grid (common for files written at a fixed rate): interpolation at
-            # a sample's own time returns that sample, so this shortcut gives the very same values
+        # Input already on the grid (common for files written at a fixed rate). Its intervals are one grid
+        # step (the one from the previous chunk's last sample at most one), so no gap when the step is
+        # well under max_gap_s; interpolation at a sample's own time returns that sample, so the values
+        # are handed on as they are (C-ordered float64, as interpolation would make them: nothing
+        # downstream writes to them or keeps them).
+        on_grid = ks.size == time_s.size and np.array_equal(tk, time_s)
+        if on_grid and (2.0 / rate < self.max_gap_s or not np.any(np.diff(t_all) > self.max_gap_s)):
             first_is_new = self._pending_new_segment
             self._pending_new_segment = False
-            return [GridPiece(int(ks[0]), first_is_new, values.astype(float, copy=True))]
+            return [GridPiece(int(ks[0]), first_is_new, np.ascontiguousarray(values, dtype=float))]
+        gap_after = np.diff(t_all) > self.max_gap_s  # interval j = (t_all[j], t_all[j+1])
+        x_all = values if last_x is None else np.concatenate([last_x[np.newaxis, :], values])
         if t_all.size == 1:
             # only the very first sample: it lies exactly on grid point 0
             pieces_k, pieces_x = ks, x_all[:1].astype(float)
