@@ -92,11 +92,14 @@ class GridResampler:
         # are handed on as they are (C-ordered float64, as interpolation would make them: nothing
         # downstream writes to them or keeps them).
         on_grid = ks.size == time_s.size and np.array_equal(tk, time_s)
-        if on_grid and (2.0 / rate < self.max_gap_s or not np.any(np.diff(t_all) > self.max_gap_s)):
+        # interval j = (t_all[j], t_all[j+1]) is a gap; not needed when none can be
+        no_gap_possible = on_grid and 2.0 / rate < self.max_gap_s
+        gap_after = None if no_gap_possible else np.diff(t_all) > self.max_gap_s
+        if on_grid and (gap_after is None or not gap_after.any()):
             first_is_new = self._pending_new_segment
             self._pending_new_segment = False
             return [GridPiece(int(ks[0]), first_is_new, np.ascontiguousarray(values, dtype=float))]
-        gap_after = np.diff(t_all) > self.max_gap_s  # interval j = (t_all[j], t_all[j+1])
+        assert gap_after is not None  # only the on-grid shortcut goes without it
         x_all = values if last_x is None else np.concatenate([last_x[np.newaxis, :], values])
         if t_all.size == 1:
             # only the very first sample: it lies exactly on grid point 0
