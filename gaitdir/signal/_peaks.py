@@ -44,18 +44,39 @@ def window_peaks(ext: np.ndarray, left: int, right: int) -> np.ndarray:
     ----------
     ext : ndarray, shape (n,)
         Signal; use ``-inf`` for samples that do not exist (before a segment start, after its end).
+        Expected without NaN.
     left, right : int
         Window lengths (samples), both ≥ 1.
 
     Returns
     -------
     ndarray of int
-        Peak positions in ``ext``.
+        Peak positions in ``ext``, ascending.
     """
-    i, trailing, leading = _running_maxima(ext, left, right)
-    centre = ext[i]
-    ok = (centre > trailing[i - 1]) & (centre >= leading[i + 1]) & np.isfinite(centre)
-    return i[ok]
+    n = ext.shape[0]
+    if n < left + right + 1:
+        return np.zeros(0, dtype=np.int64)
+    # A peak is above the sample before it and not below the one after it; the windows are then
+    # checked at those few candidates only (a walking signal has a handful per second), not at every
+    # sample as running maxima over the whole signal would.
+    core = ext[left : n - right]
+    cand = np.flatnonzero((core > ext[left - 1 : n - right - 1]) & (core >= ext[left + 1 : n - right + 1]))
+    if cand.size == 0:
+        return cand
+    cand += left
+    # One reduceat over [i - left, i), [i, i + 1), [i + 1, i + right + 1), [i + right + 1, next start)
+    # per candidate: the first and third are the windows (reduceat takes each bound pair on its own,
+    # so windows may overlap; the fourth pair is unused). The last end may be n, which reduceat
+    # cannot take: the window then runs to the end of the array, which is the same.
+    bounds = np.empty(4 * cand.size, dtype=np.intp)
+    bounds[0::4] = cand - left
+    bounds[1::4] = cand
+    bounds[2::4] = cand + 1
+    bounds[3::4] = cand + (right + 1)
+    maxima = np.maximum.reduceat(ext, bounds if bounds[-1] < n else bounds[:-1])
+    centre = ext[cand]
+    ok = (centre > maxima[0::4]) & (centre >= maxima[2::4]) & np.isfinite(centre)
+    return cand[ok]
 
 
 def stance_onsets(
