@@ -79,15 +79,14 @@ class _ConditionedPiece:
         The piece starts a new segment (after a gap, or at the start of the stream).
     frame : FrameChunk
         Body-frame signals of the piece.
-    sig, thr : ndarray, shape (m,)
-        Filtered detection signal and its peak threshold.
+    raw : ndarray, shape (m,)
+        The detection signal before its filter (see ``_Profile.signal``).
     """
 
     start_k: int
     new_segment: bool
     frame: FrameChunk
-    sig: np.ndarray
-    thr: np.ndarray
+    raw: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -333,7 +332,7 @@ class StepDetector:
         self._closing = bool(p.closing_step) and not p.per_stride
         self._early_emit = p.early_emit
         self._has_gyro: bool | None = None
-        self._front_open = False  # the front end (frame, filters) runs inside a segment
+        self._front_open = False  # the front end (resampler, body frame) runs inside a segment
         # body-frame buffer (global grid indices [body_k0, body_k0 + len))
         self._body_k0 = 0
         self._body: list[np.ndarray] = []  # columns: vertical, ap, ml, (gyr x3)
@@ -345,8 +344,6 @@ class StepDetector:
 
     def _new_front_state(self) -> None:
         self._frame.reset()
-        self._filt = StreamingSos(self._sos)
-        self._env = StreamingEma(2.0, self._fs)
 
     def _new_segment_state(self) -> None:
         self._new_front_state()
@@ -409,7 +406,7 @@ class StepDetector:
         *,
         gravity_removed: bool = False,
     ) -> Conditioned:
-        """The front end of :meth:`update`: resample, track the body frame, filter (no step decisions).
+        """The front end of :meth:`update`: resample, track the body frame (no filtering, no decisions).
 
         ``update(...)`` is ``decide(condition(...))``. The two halves keep separate state, so an offline
         caller may run ``condition`` on the next samples (in another thread: its work is numpy and
@@ -463,7 +460,8 @@ class StepDetector:
         return Conditioned(pieces, emitted, self._frame.ap_axis_sensor)
 
     def decide(self, conditioned: Conditioned) -> StepBatch:
-        """The back end of :meth:`update`: find contacts, group them into bouts, emit finished steps.
+        """The back end of :meth:`update`: filter the detection signal, find contacts, group them into
+        bouts, emit finished steps.
 
         Parameters
         ----------
@@ -504,6 +502,11 @@ class StepDetector:
     # segments
     def _start_segment(self, k0: int) -> None:
         self._new_decision_state()
+        # The detection signal's filter and envelope restart with each segment, as the front end's
+        # filters do. They belong to the back end: offline, the front end runs in a worker thread and
+        # has the larger share of the work without them.
+        self._filt = StreamingSos(self._sos)
+        self._env = StreamingEma(2.0, self._fs)
         self._seg_k0 = k0
         self._seg_end = k0
         self._sig_k0 = k0
@@ -529,16 +532,16 @@ class StepDetector:
             raw = fr.magnitude_mps2
         else:  # "impact"/"stance": distance of the norm from 1 g (a foot's swing and heel strike)
             raw = np.abs(fr.magnitude_mps2 - (0.0 if gravity_removed else STANDARD_GRAVITY_MPS2))
-        s = self._filt(raw)
-        env = np.sqrt(self._env(s * s, initial=0.0))
-        thr = np.maximum(self._p.min_peak_mps2, self._p.rel_threshold * env)
-        return _ConditionedPiece(k0, new_segment, fr, s, thr)
+        return _ConditionedPiece(k0, new_segment, fr, raw)
 
     def _decide_piece(self, piece: _ConditionedPiece, steps: list) -> None:
-        k0, fr, s = piece.start_k, piece.frame, piece.sig
+        k0, fr = piece.start_k, piece.frame
+        s = self._filt(piece.raw)
+        env = np.sqrt(self._env(s * s, initial=0.0))
+        thr = np.maximum(self._p.min_peak_mps2, self._p.rel_threshold * env)
         self._append_body(k0, fr.vertical_mps2, fr.ap_mps2, fr.ml_mps2, fr.gyr_radps)
         self._sig = np.concatenate([self._sig, s])
-        self._thr = np.concatenate([self._thr, piece.thr])
+        self._thr = np.concatenate([self._thr, thr])
         self._seg_end = k0 + s.shape[0]
         self._find_peaks(steps, final=False)
 
@@ -562,17 +565,18 @@ class StepDetector:
                 pk = window_peaks(ext, wl, wr) + lo
                 pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
                 pk = pk[self._sig[pk - self._sig_k0] > self._thr[pk - self._sig_k0]]
-            shift, seg_k0 = self._shift, self._seg_k0
-            on_silence, on_contact, in_stride = self._on_silence, self._on_contact, self._contact_in_stride
+            contacts = pk.tolist()
+            i, n = 0, len(contacts)
             fast = not self._per_stride
-            for p in pk.tolist():
-                ic = p - shift
-                if ic < seg_k0:
-                    ic = seg_k0
-                if fast and self._stage == 0 and self._active and self._bout and in_stride(ic, steps):
-                    continue
-                on_silence(ic, steps)
-                on_contact(ic, steps)
+            while i < n:
+                if fast and self._stage == 0 and self._active and self._bout:
+                    i = self._in_stride_run(contacts, i, steps)
+                    if i == n:
+                        break
+                ic = max(contacts[i] - self._shift, self._seg_k0)
+                self._on_silence(ic, steps)
+                self._on_contact(ic, steps)
+                i += 1
             self._next_eval = end_eval
         # every peak before the horizon is known: act on the silence since the last contact
         self._on_silence(self._next_eval - self._shift, steps)
@@ -583,29 +587,55 @@ class StepDetector:
             self._thr = self._thr[cut:]
             self._sig_k0 = keep_from
 
-    def _contact_in_stride(self, ic: int, steps: list) -> bool:
-        """The common case of a contact inside a walking bout, handled in one call; False: not that case.
+    def _in_stride_run(self, contacts: list[int], i: int, steps: list) -> int:
+        """The common case of contacts inside a walking bout, handled in one loop; returns where it stops.
 
-        Only for a trunk-type bout whose last step is not out yet (stage 0). Exactly what
-        :meth:`_on_silence` and :meth:`_on_contact` would do when the contact comes at a plausible
-        interval that is neither late (``early_emit``), nor past the bout's limit, nor a missed-step
-        gap to fill: close the interval and record it. This runs for every step of a day-long file.
+        Takes ``contacts[i], contacts[i + 1], ...`` (detections, before the group-delay shift) while
+        each is that case, and returns the index of the first that is not (``len(contacts)`` if all
+        are), which the caller hands to :meth:`_on_silence` and :meth:`_on_contact`. Only for a
+        trunk-type bout whose last step is not out yet (stage 0). For each contact it does exactly what
+        those two would: one that comes at a plausible interval that is neither late
+        (``early_emit``), nor past the bout's limit, nor a missed-step gap to fill closes the interval,
+        records it and refreshes the median (as :meth:`_push_interval` and :meth:`_derive`). This runs
+        for almost every step of a day-long file, hence one loop over local names.
         """
-        bout = self._bout
-        last = bout[-1]
-        d = ic - last
-        held = self._intervals
-        if d < self._min_int or d > self._early_i or d > self._lim or not held:
-            return False
-        if self._fill_missed and len(held) >= 2 and 1.6 * self._med <= d <= 2.4 * self._med:
-            return False
-        filled = self._filled
-        steps.append((last, ic, last in filled))
-        filled.discard(last)
-        self._push_interval(d)
-        bout.append(ic)
-        del bout[:-2]
-        return True
+        bout, held, ordered, filled = self._bout, self._intervals, self._sorted, self._filled
+        shift, seg_k0, min_int, max_int = self._shift, self._seg_k0, self._min_int, self._max_int
+        early_emit, fill_missed, maxlen = self._early_emit, self._fill_missed, held.maxlen
+        med, lim, early_i = self._med, self._lim, self._early_i
+        start, n = i, len(contacts)
+        before = last = bout[-1]
+        while i < n:
+            ic = contacts[i] - shift
+            if ic < seg_k0:
+                ic = seg_k0
+            d = ic - last
+            if d < min_int or d > early_i or d > lim or not held:
+                break
+            if fill_missed and len(held) >= 2 and 1.6 * med <= d <= 2.4 * med:
+                break
+            steps.append((last, ic, last in filled))
+            filled.discard(last)
+            if len(held) == maxlen:
+                del ordered[bisect_left(ordered, held[0])]
+            held.append(d)
+            insort(ordered, d)
+            k = len(ordered)
+            h = k // 2
+            new_med = float(ordered[h]) if k % 2 else (ordered[h - 1] + ordered[h]) / 2.0
+            if new_med != med:  # (the bout is active: the limit follows the median alone)
+                med = new_med
+                lim = min(max_int, round(2.5 * med))
+                early_i = round(early_emit * med)
+            before, last = last, ic
+            i += 1
+        if i > start:
+            bout[:] = [before, last]
+            if med != self._med:
+                self._med, self._lim, self._early_i = med, lim, early_i
+                self._med_i = round(med)
+                self._half_i = round(med / 2)
+        return i
 
     def _on_silence(self, horizon: int, steps: list) -> None:
         """No contact in ``(last contact, horizon)`` (IC grid indices): emit or end what is due.

@@ -35,17 +35,17 @@ def test_in_stride_shortcut_equals_general_path(
 ) -> None:
     rec = ipol(name) if source == "ipol" else oxford(name)
     taken = []
-    shortcut = StepDetector._contact_in_stride
+    shortcut = StepDetector._in_stride_run
 
-    def counting(self: StepDetector, ic: int, steps: list) -> bool:
-        ok = shortcut(self, ic, steps)
-        taken.append(ok)
-        return ok
+    def counting(self: StepDetector, contacts: list[int], i: int, steps: list) -> int:
+        stop = shortcut(self, contacts, i, steps)
+        taken.append(stop - i)
+        return stop
 
-    monkeypatch.setattr(StepDetector, "_contact_in_stride", counting)
+    monkeypatch.setattr(StepDetector, "_in_stride_run", counting)
     fast = detect_steps(rec, chunk_s=7.3, **params)
     assert sum(taken) > 20  # the shortcut really ran
-    monkeypatch.setattr(StepDetector, "_contact_in_stride", lambda self, ic, steps: False)
+    monkeypatch.setattr(StepDetector, "_in_stride_run", lambda self, contacts, i, steps: i)
     general = detect_steps(rec, chunk_s=7.3, **params)
     assert sum(len(b) for b in general) > 20
     _assert_same(fast, general)
