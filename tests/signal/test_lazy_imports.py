@@ -1,4 +1,5 @@
-"""Importing gaitdir does not import scipy's big subpackages; gaitdir.signal.preload does, thread-safely."""
+"""Importing gaitdir does not import scipy's big subpackages (nor asyncio, which only live commands
+need); gaitdir.signal.preload does import scipy, thread-safely."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 _PROBE = """
 import sys, threading
 import gaitdir.cli, gaitdir.pipeline, gaitdir.signal, gaitdir.model, gaitdir.recordings
-big = ("scipy.signal", "scipy.ndimage", "scipy.optimize", "scipy.stats")
+big = ("scipy.signal", "scipy.ndimage", "scipy.optimize", "scipy.stats", "asyncio")
 heavy = sorted(m for m in big if m in sys.modules)
 print("HEAVY", heavy)
 from gaitdir.signal import preload
