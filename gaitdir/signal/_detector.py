@@ -765,13 +765,14 @@ class StepDetector:
         bout.append(ic)
         n = self._p.min_bout_steps
         if len(bout) >= n:
-            recent = np.diff(np.asarray(bout[-n:]))
-            if recent.max() <= self._p.regularity * recent.min():
+            # (plain ints: a few numbers, for which numpy's call overhead is most of the cost)
+            recent = [b - a for a, b in itertools.pairwise(bout[-n:])]
+            if max(recent) <= self._p.regularity * min(recent):
                 self._active = True
                 for a, b in itertools.pairwise(bout):
                     self._stage = 0
                     self._close_interval(a, b, steps)
-                self._set_intervals(np.diff(np.asarray(bout)).tolist())
+                self._set_intervals([b - a for a, b in itertools.pairwise(bout)])
                 del bout[:-1]
             else:
                 del bout[: len(bout) - n + 1]
