@@ -434,21 +434,19 @@ class StepDetector:
         values = (
             acc if not self._has_gyro else np.hstack([acc, gyr if gyr is not None else np.zeros_like(acc)])
         )
-        # whole-array checks first: the per-row reduction is slow and almost never needed
-        if not (np.isfinite(t).all() and np.isfinite(values).all()):
+        # whole-array checks first (one pass each): the per-row ones are slow and almost never needed
+        if not (_all_finite(t) and _all_finite(values)):
             finite = np.isfinite(t) & np.isfinite(values).all(axis=1)
             logger.warning("dropping %d non-finite samples", int((~finite).sum()))
             t, values = t[finite], values[finite]
         last = self._resampler._last_t
-        if t.size:
-            keep = np.diff(np.concatenate([[-np.inf if last is None else last], t])) > 0
-            keep &= t > (-np.inf if last is None else last)
-            if not keep.all():
-                # keep the strictly increasing subsequence (drops repeats and samples going backwards)
-                running = np.maximum.accumulate(np.concatenate([[-np.inf if last is None else last], t]))
-                keep = t > running[:-1]
-                logger.warning("dropping %d samples whose time does not increase", int((~keep).sum()))
-                t, values = t[keep], values[keep]
+        after = -np.inf if last is None else last
+        if t.size and not (t[0] > after and bool((t[1:] > t[:-1]).all())):
+            # keep the strictly increasing subsequence (drops repeats and samples going backwards)
+            running = np.maximum.accumulate(np.concatenate([[after], t]))
+            keep = t > running[:-1]
+            logger.warning("dropping %d samples whose time does not increase", int((~keep).sum()))
+            t, values = t[keep], values[keep]
         pieces = []
         for piece in self._resampler.push(t, values):
             new_segment = piece.new_segment or not self._front_open
@@ -858,6 +856,15 @@ class StepDetector:
             ap_axis_sensor=ap_axis,
             inferred_ic=inferred,
         )
+
+
+def _all_finite(values: np.ndarray) -> bool:
+    """Whether every value is finite: usually one summing pass, with no temporary boolean array.
+
+    A NaN or an infinity makes the sum non-finite; only then (or when large values overflow the sum)
+    is each value tested.
+    """
+    return bool(np.isfinite(np.add.reduce(values, axis=None))) or bool(np.isfinite(values).all())
 
 
 def recording_placement(recording: Recording) -> str:

@@ -185,6 +185,35 @@ def test_rotated_sensor_gives_same_steps_and_ap_axis_up_to_sign(ipol) -> None:
         assert np.corrcoef(sign * a[-tail:], c[-tail:])[0, 1] > 0.99
 
 
+def test_bad_samples_are_dropped_and_the_rest_gives_the_same_steps(ipol, caplog) -> None:
+    """Non-finite samples, repeated times and times going backwards (also across updates) are dropped,
+    each kind with a warning; the remaining samples give exactly the steps of the clean stream."""
+    rec = ipol("8-3_lb.txt")
+    clean, dirty = StepDetector(placement="lower_back"), StepDetector(placement="lower_back")
+    expected, got = [], []
+    rng = np.random.default_rng(5)
+    for a in range(0, rec.n_samples, 500):
+        t, acc = rec.time_s[a : a + 500], rec.acc_mps2[a : a + 500]
+        expected.append(clean.update(t, acc))
+        if t.size < 10:
+            got.append(dirty.update(t, acc))
+            continue
+        i = int(rng.integers(2, t.size - 3))
+        bad_t = [t[i], t[i - 1], np.nan, t[i] + 0.001]  # repeat, backwards, NaN time, finite time...
+        bad_acc = [acc[i] + 1.0, acc[i], acc[i], [np.inf, 0.0, 0.0]]  # ... with an infinite value
+        # and, first in a later update, a sample older than everything already seen
+        old_t, old_acc = ([t[0] - 5.0], [acc[0]]) if a else ([], np.zeros((0, 3)))
+        tt = np.concatenate([old_t, t[: i + 1], bad_t, t[i + 1 :]])
+        aa = np.concatenate([old_acc, acc[: i + 1], bad_acc, acc[i + 1 :]])
+        got.append(dirty.update(tt, aa))
+    expected.append(clean.flush())
+    got.append(dirty.flush())
+    assert sum(len(b) for b in got) > 20
+    _same_batches(expected, got)
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "non-finite" in messages and "does not increase" in messages
+
+
 def test_gap_is_not_bridged(ipol) -> None:
     rec = ipol("12-1_lb.txt")
     w0, w1 = rec.reference_window_s
