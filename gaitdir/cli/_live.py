@@ -26,16 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 from gaitdir.cli import app
 from gaitdir.errors import DeviceError, GaitdirError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.panel import Panel
+
     from gaitdir.live import LiveState, LiveSummary
     from gaitdir.recordings import Recording
 
@@ -64,12 +62,19 @@ _LABELS = ("forward", "backward", "other")
 # Output helpers
 
 
+# rich is imported where something is printed with it (see gaitdir.cli._offline).
+
+
 def _stdout() -> Console:
     # Resolved at call time so that a test runner's captured streams are used.
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
 def _stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -164,6 +169,8 @@ def scan(
     if not found:
         _stdout().print("No Bluetooth devices found. Is the sensor on and not connected to another app?")
         return
+    from rich.table import Table
+
     table = Table(title="Nearby devices")
     table.add_column("name")
     table.add_column("address")
@@ -287,6 +294,8 @@ def devices() -> None:
     if not sensors:
         _stdout().print("No remembered sensors. Find one with `gaitdir scan`, then `gaitdir pair NAME`.")
         return
+    from rich.table import Table
+
     table = Table(title=f"Remembered sensors ({store.path})")
     for column in ("", "name", "address", "type", "placement", "forward axis"):
         table.add_column(column)
@@ -617,6 +626,8 @@ class _TerminalView(_View):
     """A ``rich`` panel refreshed in place."""
 
     def __init__(self, out: Console) -> None:
+        from rich.live import Live
+
         self.out = out
         self._state: LiveState | None = None
         self._what = ""
@@ -636,6 +647,11 @@ class _TerminalView(_View):
         self._live.stop()
 
     def _render(self) -> Panel:
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.table import Table
+        from rich.text import Text
+
         s = self._state
         if s is None:
             return Panel(Text(f"connecting to {self._what} ..."), title="gaitdir live")

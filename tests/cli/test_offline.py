@@ -249,6 +249,34 @@ def test_installed_command_runs_as_a_process(tmp_path: Path, oxford_dir: Path, i
     assert "classifying" in shown and "2/2" in shown
 
 
+_LIGHT_START = """
+import sys
+from gaitdir.cli import main
+try:
+    main()
+finally:
+    print("LOADED", sorted(m for m in ("rich", "asyncio", "pydantic") if m in sys.modules), file=sys.stderr)
+"""
+
+
+def test_classify_json_loads_no_console_or_event_loop_modules(tmp_path: Path) -> None:
+    """The start-up of ``classify --json`` is on every file's clock: it leaves out what it does not use
+    (rich prints nothing there, asyncio runs no loop, and typer below 0.29 needs no pydantic)."""
+    from gaitdir.recordings import sample_recording_path
+
+    args = ["classify", str(sample_recording_path()), "--out", str(tmp_path), "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIGHT_START, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["total"]["steps"] > 100
+    assert "LOADED []" in proc.stderr, proc.stderr
+
+
 def test_classify_the_bundled_sample(runner: CliRunner, tmp_path: Path) -> None:
     sample = Path(__file__).resolve().parents[2] / "datasets" / "sample_walk.csv"
     truth = next(
