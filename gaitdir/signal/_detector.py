@@ -353,7 +353,7 @@ class StepDetector:
         self._seg_k0 = 0
         self._seg_end = 0  # exclusive global index of the segment's newest sample
         self._sig = np.zeros(0)  # detection signal buffer, global indices [sig_k0, seg_end)
-        self._thr = np.zeros(0)
+        self._ms = np.zeros(0)  # running mean square of the detection signal, same indices
         self._sig_k0 = 0
         self._next_eval = 0  # next global index to evaluate as a peak
         self._bout: list[int] = []  # IC grid indices of the current bout
@@ -523,23 +523,27 @@ class StepDetector:
     ) -> _ConditionedPiece:
         acc = values[:, :3]
         gyr = values[:, 3:6] if self._has_gyro else None
-        fr = self._frame.update(k0, acc, gyr, gravity_removed=gravity_removed)
-        if self._p.signal == "vertical":
+        vertical = self._p.signal == "vertical"  # the other signals are made from the norm
+        fr = self._frame.update(k0, acc, gyr, gravity_removed=gravity_removed, magnitude=not vertical)
+        if vertical:
             raw = fr.vertical_mps2
-        elif self._p.signal == "magnitude":
-            raw = fr.magnitude_mps2
-        else:  # "impact"/"stance": distance of the norm from 1 g (a foot's swing and heel strike)
-            raw = np.abs(fr.magnitude_mps2 - (0.0 if gravity_removed else STANDARD_GRAVITY_MPS2))
+        else:
+            assert fr.magnitude_mps2 is not None
+            if self._p.signal == "magnitude":
+                raw = fr.magnitude_mps2
+            else:  # "impact"/"stance": distance of the norm from 1 g (a foot's swing and heel strike)
+                raw = np.abs(fr.magnitude_mps2 - (0.0 if gravity_removed else STANDARD_GRAVITY_MPS2))
         return _ConditionedPiece(k0, new_segment, fr, raw)
 
     def _decide_piece(self, piece: _ConditionedPiece, steps: list) -> None:
         k0, fr = piece.start_k, piece.frame
         s = self._filt(piece.raw)
-        env = np.sqrt(self._env(s * s, initial=0.0))
-        thr = np.maximum(self._p.min_peak_mps2, self._p.rel_threshold * env)
+        # The threshold (rel_threshold × running RMS, at least min_peak_mps2) is only ever read at peak
+        # candidates: the running mean square is kept, and the rest computed where it is read.
+        ms = self._env(s * s, initial=0.0)
         self._append_body(k0, fr.vertical_mps2, fr.ap_mps2, fr.ml_mps2, fr.gyr_radps)
         self._sig = np.concatenate([self._sig, s])
-        self._thr = np.concatenate([self._thr, thr])
+        self._ms = np.concatenate([self._ms, ms])
         self._seg_end = k0 + s.shape[0]
         self._find_peaks(steps, final=False)
 
@@ -562,7 +566,9 @@ class StepDetector:
             else:
                 pk = window_peaks(ext, wl, wr) + lo
                 pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
-                pk = pk[self._sig[pk - self._sig_k0] > self._thr[pk - self._sig_k0]]
+                at = pk - self._sig_k0
+                threshold = np.maximum(self._p.min_peak_mps2, self._p.rel_threshold * np.sqrt(self._ms[at]))
+                pk = pk[self._sig[at] > threshold]
             contacts = pk.tolist()
             i, n = 0, len(contacts)
             fast = not self._per_stride
@@ -582,7 +588,7 @@ class StepDetector:
         if keep_from > self._sig_k0:
             cut = keep_from - self._sig_k0
             self._sig = self._sig[cut:]
-            self._thr = self._thr[cut:]
+            self._ms = self._ms[cut:]
             self._sig_k0 = keep_from
 
     def _in_stride_run(self, contacts: list[int], i: int, steps: list) -> int:

@@ -184,8 +184,9 @@ class FrameChunk:
         Angular rate in the (vertical, ap, ml) frame (rad/s).
     ap_axis_sensor : ndarray, shape (3,)
         AP unit vector in sensor coordinates at the chunk's last sample.
-    magnitude_mps2 : ndarray, shape (m,)
-        Norm of the (raw) acceleration (m/s²).
+    magnitude_mps2 : ndarray, shape (m,), or None
+        Norm of the (raw) acceleration (m/s²); None when not asked for (see
+        :meth:`BodyFrameEstimator.update`).
     """
 
     vertical_mps2: np.ndarray
@@ -193,7 +194,7 @@ class FrameChunk:
     ml_mps2: np.ndarray
     gyr_radps: np.ndarray | None
     ap_axis_sensor: np.ndarray
-    magnitude_mps2: np.ndarray
+    magnitude_mps2: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -360,13 +361,18 @@ class BodyFrameEstimator:
         gyr_radps: np.ndarray | None = None,
         *,
         gravity_removed: bool = False,
+        magnitude: bool = True,
     ) -> FrameChunk:
-        """Transform the next chunk of grid samples (global grid index of the first: ``k0``)."""
+        """Transform the next chunk of grid samples (global grid index of the first: ``k0``).
+
+        ``magnitude``: also compute the norm of the acceleration (``FrameChunk.magnitude_mps2``; None
+        otherwise). The state does not depend on it, so a caller that needs no norm skips its passes.
+        """
         m = acc_mps2.shape[0]
         # The columns as contiguous rows: every row-wise dot product below is then a few whole-row
         # passes (results as einsum's, see _row_dot), and the copy costs less than one such pass.
         acc_rows = np.ascontiguousarray(acc_mps2.T)
-        mag = np.sqrt(_row_dot(acc_mps2, acc_mps2, acc_rows, acc_rows))
+        mag = np.sqrt(_row_dot(acc_mps2, acc_mps2, acc_rows, acc_rows)) if magnitude else None
         pts = self._update_points(k0, m)
         if gravity_removed:
             u, vert = self._vertical_without_gravity(acc_mps2, pts)
