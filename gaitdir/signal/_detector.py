@@ -500,11 +500,11 @@ class StepDetector:
     # segments
     def _start_segment(self, k0: int) -> None:
         self._new_decision_state()
-        # The detection signal's filter and envelope restart with each segment, as the front end's
-        # filters do. They belong to the back end: offline, the front end runs in a worker thread and
-        # has the larger share of the work without them.
+        # The detection signal's filter and running mean square restart with each segment, as the
+        # front end's filters do. They belong to the back end: offline, the front end runs in a worker
+        # thread, and this way the two threads are about equally busy.
         self._filt = StreamingSos(self._sos)
-        self._env = StreamingEma(2.0, self._fs)
+        self._mean_square = StreamingEma(2.0, self._fs)
         self._seg_k0 = k0
         self._seg_end = k0
         self._sig_k0 = k0
@@ -540,7 +540,7 @@ class StepDetector:
         s = self._filt(piece.raw)
         # The threshold (rel_threshold × running RMS, at least min_peak_mps2) is only ever read at peak
         # candidates: the running mean square is kept, and the rest computed where it is read.
-        ms = self._env(s * s, initial=0.0)
+        ms = self._mean_square(s * s, initial=0.0)
         self._append_body(k0, fr.vertical_mps2, fr.ap_mps2, fr.ml_mps2, fr.gyr_radps)
         self._sig = np.concatenate([self._sig, s])
         self._ms = np.concatenate([self._ms, ms])
