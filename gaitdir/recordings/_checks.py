@@ -21,6 +21,16 @@ _LOOKS_LIKE_MILLI_G = (500.0, 2000.0)
 _UNIT_CHECK_SAMPLES = 200_000
 
 
+def all_finite(values: np.ndarray) -> bool:
+    """Whether every value is finite, usually in one summing pass (no temporary array).
+
+    A NaN or an infinity anywhere makes the sum NaN or infinite; only then (or when large finite values
+    overflow the sum) is each value tested. Readers check parsed columns with it, and the step detector
+    each update's samples.
+    """
+    return bool(np.isfinite(np.add.reduce(values, axis=None))) or bool(np.isfinite(values).all())
+
+
 def check_file(path: Path) -> int:
     """Fail early and clearly on a path that is not a readable, non-empty file.
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from gaitdir.errors import RecordingError
+from gaitdir.recordings._checks import all_finite
 from gaitdir.recordings._recording import LABELS
 
 ColumnKind = Literal["float", "int", "label"]
@@ -339,7 +340,7 @@ def _arrow_parse(
                 out[spec.name][at : at + size] = column.to_numpy(zero_copy_only=False)
         # Checked where the batch was just written (still in the cache; a whole group at once), and the
         # first bad batch stops the copying: the careful pass reads the file again anyway.
-        if not all(_all_finite(out[name][at : at + size]) for name in floats):
+        if not all(all_finite(out[name][at : at + size]) for name in floats):
             raise _FastPathRefused
         if time_name is not None:
             t = out[time_name][max(at - 1, 0) : at + size]  # from the last row of the previous batch
@@ -352,15 +353,6 @@ def _arrow_parse(
         out[name] = np.concatenate(pieces) if pieces else np.empty(0, dtype="<U8")
     comments.sort(key=_gap_sort_key)
     return Table(columns=out, comments=comments)
-
-
-def _all_finite(values: np.ndarray) -> bool:
-    """Whether every value is finite, usually in one summing pass (no temporary array).
-
-    A NaN or an infinity anywhere makes the sum NaN or infinite; only then (or when large finite values
-    overflow the sum) is each value tested.
-    """
-    return bool(np.isfinite(np.add.reduce(values, axis=None))) or bool(np.isfinite(values).all())
 
 
 def _gap_sort_key(text: str) -> float:

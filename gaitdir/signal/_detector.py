@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaitdir.recordings import Recording
+from gaitdir.recordings._checks import all_finite
 from gaitdir.signal._filters import StreamingEma, StreamingSos, butter_sos, group_delay_s
 from gaitdir.signal._orientation import BodyFrameEstimator, FrameChunk
 from gaitdir.signal._peaks import stance_onsets, window_peaks
@@ -435,7 +436,7 @@ class StepDetector:
             acc if not self._has_gyro else np.hstack([acc, gyr if gyr is not None else np.zeros_like(acc)])
         )
         # whole-array checks first (one pass each): the per-row ones are slow and almost never needed
-        if not (_all_finite(t) and _all_finite(values)):
+        if not (all_finite(t) and all_finite(values)):
             finite = np.isfinite(t) & np.isfinite(values).all(axis=1)
             logger.warning("dropping %d non-finite samples", int((~finite).sum()))
             t, values = t[finite], values[finite]
@@ -864,15 +865,6 @@ class StepDetector:
             ap_axis_sensor=ap_axis,
             inferred_ic=inferred,
         )
-
-
-def _all_finite(values: np.ndarray) -> bool:
-    """Whether every value is finite: usually one summing pass, with no temporary boolean array.
-
-    A NaN or an infinity makes the sum non-finite; only then (or when large values overflow the sum)
-    is each value tested.
-    """
-    return bool(np.isfinite(np.add.reduce(values, axis=None))) or bool(np.isfinite(values).all())
 
 
 def recording_placement(recording: Recording) -> str:
