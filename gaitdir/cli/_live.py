@@ -610,11 +610,17 @@ class _PlainView(_View):
             self.err.print(
                 f"connection: {state.connection} at stream time {state.stream_time_s:.2f} s", markup=False
             )
+        # A snapshot can carry several steps and its counts include all of them: each line shows the
+        # counts up to and including its own step, as if the steps had come one snapshot each.
+        forward = state.forward - sum(step.direction == "forward" for step in state.new_steps)
+        backward = state.backward - sum(step.direction == "backward" for step in state.new_steps)
         for step in state.new_steps:
             self._n += 1
+            forward += step.direction == "forward"
+            backward += step.direction == "backward"
             self.out.print(
                 f"step n={self._n} time_s={step.time_s:.3f} direction={step.direction} "
-                f"confidence={step.confidence:.2f} forward={state.forward} backward={state.backward}",
+                f"confidence={step.confidence:.2f} forward={forward} backward={backward}",
                 markup=False,
             )
 

@@ -8,6 +8,7 @@ pipe-friendly lines.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gaitdir.cli import app
+from gaitdir.cli._live import _PlainView
+from gaitdir.live import LiveState, LiveStep
 from gaitdir.pipeline import classify_recording
 from gaitdir.recordings import read_recording
 
@@ -61,6 +64,9 @@ def test_live_virtual_prints_one_line_per_step_and_a_summary(
     assert [int(s["n"]) for s in steps] == list(range(1, len(steps) + 1))
     assert summary["end"] == "stream_ended" and summary["recording"] == str(record)
     assert all(s["direction"] in ("forward", "backward") for s in steps)
+    # each line's counts are the running counts up to its own step (snapshots often carry several)
+    running = np.cumsum([[s["direction"] == "forward", s["direction"] == "backward"] for s in steps], axis=0)
+    assert [[int(s["forward"]), int(s["backward"])] for s in steps] == running.tolist()
     assert len(events.read_text().splitlines()) == len(steps)
     # The recording is what `classify` reads, with the label for `train`, and counts the same.
     back = read_recording(record)
@@ -71,6 +77,47 @@ def test_live_virtual_prints_one_line_per_step_and_a_summary(
     classify = runner.invoke(app, ["classify", str(record), "--json", "--out", str(tmp_path / "out")])
     assert classify.exit_code == 0, classify.output
     assert json.loads(classify.stdout)["total"]["steps"] == offline
+
+
+def test_plain_lines_count_up_step_by_step_when_a_snapshot_carries_several() -> None:
+    # The end of a stream (and a slow consumer) hands the view several steps in one snapshot, whose
+    # counts already include all of them; each line must still show the counts up to its own step.
+    from rich.console import Console
+
+    out, err = Console(file=io.StringIO(), width=200), Console(file=io.StringIO(), width=200)
+    view = _PlainView(out, err)
+
+    def state(forward: int, backward: int, directions: list[str]) -> LiveState:
+        new = tuple(LiveStep(float(i), i + 0.5, d, 0.9, i + 1.0) for i, d in enumerate(directions))
+        return LiveState(
+            connection="streaming",
+            elapsed_s=1.0,
+            stream_time_s=1.0,
+            forward=forward,
+            backward=backward,
+            last_step=new[-1] if new else None,
+            new_steps=new,
+            cadence_spm=0.0,
+            sample_rate_hz=0.0,
+            sensor_rate_hz=0.0,
+            samples=0,
+            malformed_frames=0,
+            lost_packets=0,
+            gaps=0,
+            reconnects=0,
+            sensor_stops=0,
+        )
+
+    view.update(state(1, 0, ["forward"]))
+    view.update(state(3, 1, ["forward", "backward", "forward"]))
+    view.update(state(3, 1, []))
+    lines = [fields(line) for line in out.file.getvalue().splitlines()]
+    assert [(s["n"], s["direction"], s["forward"], s["backward"]) for s in lines] == [
+        ("1", "forward", "1", "0"),
+        ("2", "forward", "2", "0"),
+        ("3", "backward", "2", "1"),
+        ("4", "forward", "3", "1"),
+    ]
 
 
 def test_live_virtual_faults_are_survived_and_reported(
