@@ -53,6 +53,7 @@ from gaitdir.model import (
     parse_forward_axis,
     smooth_log_odds,
 )
+from gaitdir.model.front import ap_axis_of
 from gaitdir.recordings import Recording
 from gaitdir.signal import (
     PLACEMENTS,
@@ -305,7 +306,7 @@ class StepPipeline:
     def _label(self, batch: StepBatch, *, final: bool) -> StepTable:
         features = step_features(batch) if len(batch) else np.zeros((0, len(FEATURE_NAMES)))
         if self.forward_reference_ == "axis" and not self._axis_seen:
-            if _ap_axis_of(batch) is None:
+            if ap_axis_of(batch) is None:
                 # The detector has no AP axis yet (start of a stream): hold the steps until it has one.
                 if len(batch):
                     self._pending.append((batch, features))
@@ -378,7 +379,7 @@ class StepPipeline:
         if decided_at is not None:
             self._sign = sign
             self.forward_reference_ = "first-bout"
-            last_axis = _ap_axis_of(batches[-1])
+            last_axis = ap_axis_of(batches[-1])
             if last_axis is not None:
                 self.forward_axis_sensor_ = sign * last_axis
             # Carry the decided-sign evidence of the last held step into the steps that follow.
@@ -415,15 +416,6 @@ class StepPipeline:
             if sign != 0.0:
                 self._sign = sign
         return self._sign
-
-
-def _ap_axis_of(batch: StepBatch) -> np.ndarray | None:
-    axis = getattr(batch, "ap_axis_sensor", None)
-    if axis is None:
-        return None
-    axis = np.asarray(axis, dtype=float).ravel()
-    norm = float(np.linalg.norm(axis)) if axis.shape == (3,) else 0.0
-    return axis / norm if norm > 0 else None
 
 
 def classify_recording(
