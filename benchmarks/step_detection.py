@@ -31,7 +31,7 @@ import numpy as np
 from scipy import signal
 
 from gaitdir.recordings import Recording, read_recording
-from gaitdir.signal import StepDetector, StepMatch, detect_steps, match_steps
+from gaitdir.signal import StepDetector, StepMatch, detect_steps, match_steps, score_recording
 
 DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
 IPOL = DATASETS / "ipol-healthy-gait" / "GaitData"
@@ -183,10 +183,9 @@ def _in(t: np.ndarray, window: tuple[float, float]) -> np.ndarray:
 def score_gaitdir(case: Case, **params: object) -> Score:
     batches = detect_steps(case.recording, **params)
     starts = np.concatenate([b.start_s for b in batches]) if batches else np.zeros(0)
-    inferred = np.concatenate([b.inferred_ic for b in batches]) if batches else np.zeros(0, bool)
-    timed = starts[~inferred] if case.own_foot_only else starts
-    m = match_steps(timed, case.timing_ref_s, tolerance_s=TOLERANCE_S, window_s=case.window_s)
-    return Score(m, _in(starts, case.window_s).size, _in(case.count_ref_s, case.window_s).size)
+    m = score_recording(starts, case.recording, tolerance_s=TOLERANCE_S)
+    assert m is not None
+    return Score(m, m.n_detected, m.n_reference)
 
 
 def score_baseline(case: Case, params: dict[str, float], per_stride: bool) -> Score:

@@ -16,7 +16,7 @@ from gaitdir.model._predictor import CLASSES, DirectionModel, forward_log_odds
 from gaitdir.model._training import _detect, _fit, _orient, _oriented_features, _RecordingSteps
 from gaitdir.model.front import EVIDENCE_DECAY, first_bout_log_odds, smooth_log_odds
 from gaitdir.recordings import Recording
-from gaitdir.signal import match_steps
+from gaitdir.signal import score_recording
 
 __all__ = ["EvaluationReport", "evaluate"]
 
@@ -128,12 +128,10 @@ def evaluate(
     match = None
     n_scored = 0
     for rs in items:
-        rec = rs.recording
-        if rec.reference_steps_s is None:
+        # one definition of a step's truth for every placement, shared with the step benchmark
+        m = score_recording(rs.start_s, rs.recording, tolerance_s=tolerance_s)
+        if m is None:
             continue
-        m = match_steps(
-            rs.start_s, rec.reference_steps_s, tolerance_s=tolerance_s, window_s=rec.reference_window_s
-        )
         match = m if match is None else match + m
         n_scored += 1
     step_detection: dict[str, Any] = {"recordings": n_scored, "tolerance_s": tolerance_s}

@@ -68,8 +68,8 @@ def read(path: Path, *, time_base: str = "counter") -> Recording:
     -------
     Recording
         ``time_s`` on the chosen clock (s); labels ``forward`` inside the trial's ``TrialBoundaries`` and
-        ``other`` outside (standing); ``reference_steps_s`` = annotated heel strikes (both feet for
-        the lower-back sensor, the sensor's own foot for a foot sensor); meta ``uturn_s`` = "start,end".
+        ``other`` outside (standing); ``reference_steps_s`` = annotated heel strikes of both feet
+        (for a foot sensor too: a step is a contact of either foot); meta ``uturn_s`` = "start,end".
     """
     check_file(path)
     with path.open("rb") as handle:
@@ -150,13 +150,13 @@ def read(path: Path, *, time_base: str = "counter") -> Recording:
         meta["side"] = side
     annotations = path.with_name(f"{match.group('subject')}-{match.group('trial')}.json")
     if annotations.exists():
-        _annotate(recording, annotations, site, rate_hz)
+        _annotate(recording, annotations, rate_hz)
     else:
         warnings.warn(f"{path}: no {annotations.name} beside it; read without annotations", stacklevel=3)
     return check_recording(recording, path, unit_hint=_UNIT_HINT)
 
 
-def _annotate(recording: Recording, json_path: Path, site: str, rate_hz: float) -> None:
+def _annotate(recording: Recording, json_path: Path, rate_hz: float) -> None:
     try:
         info = json.loads(json_path.read_text(encoding="utf-8"))
         start, end = (int(v) for v in info["TrialBoundaries"])
@@ -165,12 +165,10 @@ def _annotate(recording: Recording, json_path: Path, site: str, rate_hz: float) 
         right = [int(e[1]) for e in info["RightFootEvents"]]
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise RecordingError(f"unreadable IPOL annotations: {exc}", path=json_path) from None
-    if site == "lb":
-        rows = left + right
-        recording.meta["reference"] = "both_feet"
-    else:
-        rows = left if site == "lf" else right
-        recording.meta["reference"] = "own_foot"
+    # A step is a contact of either foot, whatever the sensor: the detector counts both feet's steps
+    # from a foot-worn sensor too, so every file of a trial carries the heel strikes of both feet.
+    rows = left + right
+    recording.meta["reference"] = "both_feet"
     # The three files of a trial differ in length; a few annotations fall past this file's end.
     last = float(recording.time_s[-1])
     inside = sorted(r for r in rows if 0 <= r / rate_hz <= last)

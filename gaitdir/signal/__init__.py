@@ -10,7 +10,7 @@ from gaitdir.signal._detector import (
     recording_placement,
 )
 from gaitdir.signal._filters import preload
-from gaitdir.signal._metrics import StepMatch, match_steps
+from gaitdir.signal._metrics import StepMatch, match_steps, matched_references, score_recording
 from gaitdir.signal._orientation import BodyFrameEstimator
 from gaitdir.signal._resample import GridResampler
 from gaitdir.signal._types import BodySignal, StepBatch
@@ -27,7 +27,9 @@ __all__ = [
     "conditioned_ahead",
     "detect_steps",
     "match_steps",
+    "matched_references",
     "preload",
     "recording_chunks",
     "recording_placement",
+    "score_recording",
 ]

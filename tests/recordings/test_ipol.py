@@ -51,14 +51,19 @@ def test_lower_back_has_both_feet_time_base_labels_and_meta(ipol_dir: Path) -> N
     assert not rec.gravity_removed
 
 
-@pytest.mark.parametrize(("site", "foot", "side"), [("lf", "Left", "left"), ("rf", "Right", "right")])
-def test_foot_sensor_gets_own_foot_only(ipol_dir: Path, site: str, foot: str, side: str) -> None:
+@pytest.mark.parametrize(("site", "side"), [("lf", "left"), ("rf", "right")])
+def test_foot_sensor_gets_both_feet_steps(ipol_dir: Path, site: str, side: str) -> None:
+    # a step is a contact of either foot: a foot sensor's file is scored against both feet, as the
+    # detector counts both feet's steps from it
     rec = read_recording(ipol_dir / f"2-3_{site}.txt")
     assert (
-        rec.meta["placement"] == "foot" and rec.meta["side"] == side and rec.meta["reference"] == "own_foot"
+        rec.meta["placement"] == "foot" and rec.meta["side"] == side and rec.meta["reference"] == "both_feet"
     )
-    own = [r for r in heel_strikes(ipol_dir, "2-3", foot) if r / 100.0 <= rec.time_s[-1]]
-    np.testing.assert_allclose(rec.reference_steps_s, np.array(sorted(own)) / 100.0)
+    both = heel_strikes(ipol_dir, "2-3", "Left") + heel_strikes(ipol_dir, "2-3", "Right")
+    inside = [r for r in both if r / 100.0 <= rec.time_s[-1]]
+    np.testing.assert_allclose(rec.reference_steps_s, np.array(sorted(inside)) / 100.0)
+    lower_back = read_recording(ipol_dir / "2-3_lb.txt")
+    assert rec.reference_window_s == lower_back.reference_window_s
 
 
 def test_every_annotation_falls_inside_its_file_on_the_counter_clock(ipol_dir: Path) -> None:
