@@ -41,6 +41,7 @@ Tuned on IPOL healthy-gait subjects 1–7 only (see ``benchmarks/step_detection.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import sys
@@ -63,6 +64,16 @@ from gaitdir.signal._types import BodySignal, StepBatch
 logger = logging.getLogger(__name__)
 
 STANDARD_GRAVITY_MPS2 = 9.80665
+
+#: The trunk's sagittal acceleration leading into a contact is sampled this often (s) ...
+_MOTION_STEP_S = 0.1
+#: ... at this many instants up to the detection peak (half-step check).
+_MOTION_SAMPLES = 4
+#: In a bout found to have two peaks per step, a peak within this many median steps of the last
+#: contact is the step's second bump (they come half a step apart, contacts a whole step apart).
+_SECOND_BUMP = 0.75
+#: Successive contact pairs whose lead-in motions point apart (negative cosine) that make half steps.
+_HALF_STEP_PAIRS = 2
 
 #: Interpreter switch interval (s) while :func:`conditioned_ahead` runs its worker thread.
 _SWITCH_INTERVAL_S = 1e-4
@@ -125,6 +136,12 @@ class _Profile:
     per_stride: bool
     closing_step: bool = True
     early_emit: float = 1.3
+    weak_rel_threshold: float = 0.0
+    weak_min_peak_mps2: float = 0.0
+    weak_window: tuple[float, float] = (0.0, 0.0)
+    initiation_ratio: float = 0.0
+    closing_after_weak: bool = True
+    half_step_check: bool = False
 
 
 _TRUNK = _Profile(
@@ -141,6 +158,11 @@ _TRUNK = _Profile(
     fill_missed=True,
     per_stride=False,
     early_emit=1.2,
+    weak_rel_threshold=0.15,
+    weak_min_peak_mps2=0.1,
+    weak_window=(0.85, 1.45),
+    initiation_ratio=0.45,
+    half_step_check=True,
 )
 _FOOT = _Profile(
     signal="stance",
@@ -157,7 +179,8 @@ _FOOT = _Profile(
     per_stride=True,
     early_emit=1.05,
 )
-_PHONE = _TRUNK
+# a phone on a limb (arm, hand, thigh): the trunk's profile, without the half-step check
+_PHONE = dataclasses.replace(_TRUNK, half_step_check=False)
 
 #: Placement names accepted by :class:`StepDetector` and the profile each maps to.
 PLACEMENTS: dict[str, str] = {
@@ -253,6 +276,12 @@ class StepDetector:
         fill_missed: bool | None = None,
         closing_step: bool | None = None,
         early_emit: float | None = None,
+        weak_rel_threshold: float | None = None,
+        weak_min_peak_mps2: float | None = None,
+        weak_window: tuple[float, float] | None = None,
+        initiation_ratio: float | None = None,
+        closing_after_weak: bool | None = None,
+        half_step_check: bool | None = None,
     ) -> None:
         self.placement = placement
         self.grid_rate_hz = grid_rate_hz
@@ -270,6 +299,12 @@ class StepDetector:
         self.fill_missed = fill_missed
         self.closing_step = closing_step
         self.early_emit = early_emit
+        self.weak_rel_threshold = weak_rel_threshold
+        self.weak_min_peak_mps2 = weak_min_peak_mps2
+        self.weak_window = weak_window
+        self.initiation_ratio = initiation_ratio
+        self.closing_after_weak = closing_after_weak
+        self.half_step_check = half_step_check
         self._ready = False
 
     # ------------------------------------------------------------------------------------------------
@@ -294,6 +329,12 @@ class StepDetector:
                 "fill_missed",
                 "closing_step",
                 "early_emit",
+                "weak_rel_threshold",
+                "weak_min_peak_mps2",
+                "weak_window",
+                "initiation_ratio",
+                "closing_after_weak",
+                "half_step_check",
             )
             if getattr(self, name) is not None
         }
@@ -332,6 +373,7 @@ class StepDetector:
         self._fill_missed = bool(p.fill_missed)
         self._closing = bool(p.closing_step) and not p.per_stride
         self._early_emit = p.early_emit
+        self._check_half = bool(p.half_step_check) and not p.per_stride
         self._has_gyro: bool | None = None
         self._front_open = False  # the front end (resampler, body frame) runs inside a segment
         # body-frame buffer (global grid indices [body_k0, body_k0 + len))
@@ -355,9 +397,20 @@ class StepDetector:
         self._seg_end = 0  # exclusive global index of the segment's newest sample
         self._sig = np.zeros(0)  # detection signal buffer, global indices [sig_k0, seg_end)
         self._ms = np.zeros(0)  # running mean square of the detection signal, same indices
+        self._apf = np.zeros(0)  # band-passed AP acceleration (half-step check only), same indices
+        self._motion_last = np.zeros(2 * _MOTION_SAMPLES)  # lead-in motion of the last candidate peak
+        self._cand_seq = 0  # candidate peaks seen in the segment
         self._sig_k0 = 0
         self._next_eval = 0  # next global index to evaluate as a peak
         self._bout: list[int] = []  # IC grid indices of the current bout
+        self._bout_amp: list[float] = []  # their peak heights (m/s²), while the bout is not yet accepted
+        self._last_strong = True  # the bout's last contact was a peak above the strong threshold
+        # half-step check: the candidate number of the bout's last contact, and how many successive
+        # contact pairs have had opposite lead-in motions
+        self._last_seq = -2
+        self._apart = 0
+        self._doubled = False  # the bout's contacts were found to be half steps
+        self._alike = 0  # since then, peaks passed over in a row that led in like a step
         self._active = False
         self._intervals: deque[int] = deque(maxlen=9)
         self._sorted: list[int] = []  # the same intervals in ascending order, for the median
@@ -506,6 +559,7 @@ class StepDetector:
         # thread, and this way the two threads are about equally busy.
         self._filt = StreamingSos(self._sos)
         self._mean_square = StreamingEma(2.0, self._fs)
+        self._ap_filt = StreamingSos(self._sos) if self._check_half else None
         self._seg_k0 = k0
         self._seg_end = k0
         self._sig_k0 = k0
@@ -545,6 +599,8 @@ class StepDetector:
         self._append_body(k0, fr.vertical_mps2, fr.ap_mps2, fr.ml_mps2, fr.gyr_radps)
         self._sig = np.concatenate([self._sig, s])
         self._ms = np.concatenate([self._ms, ms])
+        if self._ap_filt is not None:
+            self._apf = np.concatenate([self._apf, self._ap_filt(fr.ap_mps2)])
         self._seg_end = k0 + s.shape[0]
         self._find_peaks(steps, final=False)
 
@@ -568,19 +624,38 @@ class StepDetector:
                 pk = window_peaks(ext, wl, wr) + lo
                 pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
                 at = pk - self._sig_k0
-                threshold = np.maximum(self._p.min_peak_mps2, self._p.rel_threshold * np.sqrt(self._ms[at]))
-                pk = pk[self._sig[at] > threshold]
+                p = self._p
+                amp = self._sig[at]
+                rms = np.sqrt(self._ms[at])
+                # Weak peaks (above the weak threshold only) are kept as candidates: inside a walking
+                # bout, one that comes when the next contact is due is a contact (turns and the last
+                # steps of a walk move the trunk far less than steady walking).
+                keep = amp > np.maximum(p.weak_min_peak_mps2, p.weak_rel_threshold * rms)
+                pk, amp, rms = pk[keep], amp[keep], rms[keep]
+                strong = amp > np.maximum(p.min_peak_mps2, p.rel_threshold * rms)
             contacts = pk.tolist()
+            if self._p.signal == "stance":
+                strengths = [True] * len(contacts)
+                amps = [1.0] * len(contacts)
+            else:
+                strengths = strong.tolist()
+                amps = amp.tolist()
+            if self._ap_filt is not None and contacts:
+                aps = self._lead_in_agreement(pk).tolist()
+            else:
+                aps = [1.0] * len(contacts)
+            base = self._cand_seq
+            self._cand_seq += len(contacts)
             i, n = 0, len(contacts)
             fast = not self._per_stride
             while i < n:
                 if fast and self._stage == 0 and self._active and self._bout:
-                    i = self._in_stride_run(contacts, i, steps)
+                    i = self._in_stride_run(contacts, strengths, aps, base, i, steps)
                     if i == n:
                         break
                 ic = max(contacts[i] - self._shift, self._seg_k0)
                 self._on_silence(ic, steps)
-                self._on_contact(ic, steps)
+                self._on_contact(ic, steps, strengths[i], amps[i], aps[i], base + i)
                 i += 1
             self._next_eval = end_eval
         # every peak before the horizon is known: act on the silence since the last contact
@@ -590,9 +665,13 @@ class StepDetector:
             cut = keep_from - self._sig_k0
             self._sig = self._sig[cut:]
             self._ms = self._ms[cut:]
+            if self._ap_filt is not None:
+                self._apf = self._apf[cut:]
             self._sig_k0 = keep_from
 
-    def _in_stride_run(self, contacts: list[int], i: int, steps: list) -> int:
+    def _in_stride_run(
+        self, contacts: list[int], strong: list[bool], agree: list[float], base: int, i: int, steps: list
+    ) -> int:
         """The common case of contacts inside a walking bout, handled in one loop; returns where it stops.
 
         Takes ``contacts[i], contacts[i + 1], ...`` (detections, before the group-delay shift) while
@@ -608,17 +687,37 @@ class StepDetector:
         shift, seg_k0, min_int, max_int = self._shift, self._seg_k0, self._min_int, self._max_int
         early_emit, fill_missed, maxlen = self._early_emit, self._fill_missed, held.maxlen
         med, lim, early_i = self._med, self._lim, self._early_i
-        start, n = i, len(contacts)
+        weak_lo, weak_hi = self._weak_lo_i, self._weak_hi_i
+        weak_lo_f, weak_hi_f = self._p.weak_window
+        short, short_f = self._short_i, _SECOND_BUMP if self._doubled else 0.0
+        check_half, last_seq, apart, doubled = self._check_half, self._last_seq, self._apart, self._doubled
+        last_strong = True
+        n = len(contacts)
         before = last = bout[-1]
         while i < n:
             ic = contacts[i] - shift
             if ic < seg_k0:
                 ic = seg_k0
             d = ic - last
+            if d < (short if strong[i] else weak_lo) and d <= early_i and d <= lim:
+                if doubled and strong[i]:
+                    break  # the check of a bout taken for half steps: _on_contact
+                # a peak well before the next contact is due: not a contact (as _on_contact)
+                i += 1
+                continue
+            if not strong[i] and d > weak_hi:
+                break
             if d < min_int or d > early_i or d > lim or not held:
                 break
             if fill_missed and len(held) >= 2 and 1.6 * med <= d <= 2.4 * med:
                 break
+            if check_half:
+                apart_next = apart
+                if last_seq == base + i - 1 and strong[i] and not doubled:
+                    apart_next = apart + 1 if agree[i] < 0.0 else 0
+                if apart_next >= _HALF_STEP_PAIRS and 2 * med <= max_int:
+                    break  # half steps: _on_contact handles it
+                apart, last_seq = apart_next, base + i
             steps.append((last, ic, last in filled))
             filled.discard(last)
             if len(held) == maxlen:
@@ -632,14 +731,21 @@ class StepDetector:
                 med = new_med
                 lim = min(max_int, round(2.5 * med))
                 early_i = round(early_emit * med)
+                weak_lo, weak_hi = round(weak_lo_f * med), round(weak_hi_f * med)
+                short = round(short_f * med)
             before, last = last, ic
+            last_strong = strong[i]
             i += 1
-        if i > start:
+        if last != bout[-1]:
             bout[:] = [before, last]
+            self._last_strong = last_strong
+            self._last_seq, self._apart = last_seq, apart
             if med != self._med:
                 self._med, self._lim, self._early_i = med, lim, early_i
                 self._med_i = round(med)
                 self._half_i = round(med / 2)
+                self._weak_lo_i, self._weak_hi_i = weak_lo, weak_hi
+                self._short_i = short
         return i
 
     def _on_silence(self, horizon: int, steps: list) -> None:
@@ -660,14 +766,16 @@ class StepDetector:
         if not (self._active and self._bout and self._intervals):
             return
         last = self._bout[-1]
+        # a predicted end is never later than the newest sample (nor the step empty)
+        newest = self._seg_end - 1
         if self._per_stride:
             half = last + self._half_i
             if self._stage == 0 and quiet > self._half_i:
                 # the other foot's contact is due at mid-stride: emit this foot's step now
-                self._emit(last, min(half, self._seg_end), steps, inferred=False)
+                self._emit(last, max(min(half, newest), last + 1), steps, inferred=False)
                 self._stage = 1
             if self._stage == 1 and quiet > self._early_i:
-                end = min(last + self._med_i, self._seg_end)
+                end = min(last + self._med_i, newest)
                 if end > half:
                     self._emit(half, end, steps, inferred=True)
                 self._stage = 2
@@ -675,13 +783,18 @@ class StepDetector:
         if self._stage == 0 and quiet > self._early_i:
             # The next contact is late: the walker is probably stopping. Emit the step now, its end
             # predicted from the bout's median step, rather than waiting for the bout's timeout.
-            self._emit(last, min(last + self._med_i, self._seg_end), steps, inferred=last in self._filled)
+            end = max(min(last + self._med_i, newest), last + 1)
+            self._emit(last, end, steps, inferred=last in self._filled)
             self._stage = 1
         if self._stage == 1 and self._closing and quiet > 2 * self._med_i:
+            if not (self._last_strong or self._p.closing_after_weak):
+                # the last contact seen was already a faint one: the closing contact itself
+                self._stage = 2
+                return
             # Walking ends with the trailing foot closing beside the other: a real contact that
             # barely moves the trunk, inferred one median step after the last contact seen.
             closing = last + self._med_i
-            end = min(closing + self._med_i, self._seg_end)
+            end = min(closing + self._med_i, newest)
             if end > closing:
                 self._filled.add(closing)
                 self._emit(closing, end, steps, inferred=True)
@@ -696,6 +809,71 @@ class StepDetector:
             held.extend(intervals)
         self._sorted = sorted(held)
         self._derive()
+
+    def _double_intervals(self) -> None:
+        """The bout's contacts came twice per step: its steps are twice the intervals held."""
+        doubled = [2 * d for d in self._intervals]
+        self._doubled = True
+        self._intervals.clear()
+        self._set_intervals(doubled)
+        self._apart = self._alike = 0
+
+    def _halve_intervals(self) -> None:
+        """Undo :meth:`_double_intervals`: the peaks passed over were steps after all."""
+        halved = [d // 2 for d in self._intervals]
+        self._doubled = False
+        self._intervals.clear()
+        self._set_intervals(halved)
+        self._apart = self._alike = 0
+
+    def _halved_wrongly(self, agree: float, seq: int) -> bool:
+        """In a bout taken for half steps, a peak passed over as a step's second bump (candidate
+        ``seq``, right after the bout's last contact): whether the bout was steps after all.
+
+        A second bump meets the trunk's motion in the opposite phase of the contact before it; a real
+        step leads in like it. ``_HALF_STEP_PAIRS`` such peaks in a row that lead in like their
+        contact undo the halving.
+        """
+        if self._last_seq == seq - 1:
+            self._alike = self._alike + 1 if agree >= 0.0 else 0
+        return self._alike >= _HALF_STEP_PAIRS
+
+    def _half_steps(self, agree: float, seq: int, strong: bool, single: bool) -> bool:
+        """Record the bout's new contact (candidate ``seq``); whether its contacts are half steps.
+
+        The trunk's motion repeats every step: going into each contact, its vertical and AP
+        acceleration follow about the same course, forwards or backwards. When the courses leading
+        into successive contacts point apart (``agree``, the cosine between them, is negative) for
+        ``_HALF_STEP_PAIRS`` pairs in a row, two contacts were taken per step: in slow walking the
+        vertical acceleration peaks twice per step (the double hump of the ground reaction force)
+        while the AP acceleration runs through one cycle, so the two peaks are met in opposite AP
+        phases. Pairs of peaks that are not successive candidates, or with a missed contact filled
+        in between, say nothing. Trunk placements only: a limb's horizontal acceleration repeats once
+        per stride.
+        """
+        if self._last_seq == seq - 1 and strong and single and not self._doubled:
+            self._apart = self._apart + 1 if agree < 0.0 else 0
+        self._last_seq = seq
+        if self._apart >= _HALF_STEP_PAIRS and 2 * self._med <= self._max_int:
+            self._apart = 0
+            return True
+        return False
+
+    def _lead_in_agreement(self, pk: np.ndarray) -> np.ndarray:
+        """Cosine between the lead-in motions of each candidate peak and of the candidate before it.
+
+        The lead-in motion is the band-passed (vertical, AP) acceleration at ``_MOTION_SAMPLES``
+        instants ``_MOTION_STEP_S`` apart, ending at the peak; the candidate before the first is
+        the previous call's last.
+        """
+        lag = round(_MOTION_STEP_S * self._fs)
+        at = pk[:, None] - lag * np.arange(_MOTION_SAMPLES)[None, :] - self._sig_k0
+        np.maximum(at, 0, out=at)
+        motion = np.concatenate([self._sig[at], self._apf[at]], axis=1)
+        motion /= np.maximum(np.linalg.norm(motion, axis=1, keepdims=True), 1e-12)
+        previous = np.concatenate([self._motion_last[None, :], motion[:-1]])
+        self._motion_last = motion[-1].copy()
+        return np.einsum("ij,ij->i", motion, previous)
 
     def _push_interval(self, d: int) -> None:
         """Record one interval: :meth:`_set_intervals` for the one-per-contact case of a walking bout.
@@ -729,13 +907,37 @@ class StepDetector:
         self._med_i = round(med)
         self._half_i = round(med / 2)
         self._early_i = round(self._early_emit * med)
+        weak_lo_f, weak_hi_f = self._p.weak_window
+        self._weak_lo_i, self._weak_hi_i = round(weak_lo_f * med), round(weak_hi_f * med)
+        self._short_i = round(_SECOND_BUMP * med) if self._doubled else 0
 
     # ------------------------------------------------------------------------------------------------
     # bouts
-    def _on_contact(self, ic: int, steps: list) -> None:
+    def _on_contact(
+        self,
+        ic: int,
+        steps: list,
+        strong: bool = True,
+        amp: float = 0.0,
+        agree: float = 1.0,
+        seq: int = -1,
+    ) -> None:
         bout = self._bout
+        if not strong:
+            # a weak peak is a contact only inside a walking bout, when the next contact is due
+            if not (self._active and bout and self._intervals):
+                return
+            d = ic - bout[-1]
+            if d < self._weak_lo_i or d > self._weak_hi_i:
+                return
+        elif self._active and bout and ic - bout[-1] < self._short_i:
+            # far shorter than the bout's steps: a second bump of the same step, not a contact
+            if self._doubled and self._halved_wrongly(agree, seq):
+                self._halve_intervals()
+            return
         if not bout:
             bout.append(ic)
+            self._bout_amp = [amp]
             return
         d = ic - bout[-1]
         if d < self._min_int:
@@ -743,12 +945,16 @@ class StepDetector:
         if d > self._lim:
             self._end_bout(steps)
             self._bout.append(ic)
+            self._bout_amp = [amp]
             return
         if self._active:
+            self._last_strong = strong
             med = self._med
             last = bout[-1]
             filling = self._fill_missed and len(self._intervals) >= 2 and self._stage < 2
+            single = True
             if filling and 1.6 * med <= d <= 2.4 * med:
+                single = False
                 # one contact was missed: put it in the middle and close the interval before it
                 mid = last + d // 2
                 self._close_interval(last, mid, steps)
@@ -766,21 +972,32 @@ class StepDetector:
             bout.append(ic)
             self._stage = 0
             del bout[:-2]
+            if self._check_half and self._half_steps(agree, seq, strong, single):
+                self._double_intervals()
             return
         bout.append(ic)
+        self._bout_amp.append(amp)
+        if self._bout_amp[0] < self._p.initiation_ratio * max(self._bout_amp[1:]):
+            # A walk starts with the first foot's push-off, a small bump of the trunk about half a step
+            # before the first heel strike: a first peak much smaller than the next is not a contact.
+            del bout[0], self._bout_amp[0]
+            return
         n = self._p.min_bout_steps
         if len(bout) >= n:
             # (plain ints: a few numbers, for which numpy's call overhead is most of the cost)
             recent = [b - a for a, b in itertools.pairwise(bout[-n:])]
             if max(recent) <= self._p.regularity * min(recent):
                 self._active = True
+                self._last_seq, self._apart = seq, 0
                 for a, b in itertools.pairwise(bout):
                     self._stage = 0
                     self._close_interval(a, b, steps)
                 self._set_intervals([b - a for a, b in itertools.pairwise(bout)])
+                self._last_strong = True
                 del bout[:-1]
             else:
                 del bout[: len(bout) - n + 1]
+                del self._bout_amp[: len(self._bout_amp) - len(bout)]
 
     def _close_interval(self, start: int, end: int, steps: list) -> None:
         """The contact after ``start`` is known (``end``): emit what of ``[start, end)`` is not out yet."""
@@ -800,7 +1017,10 @@ class StepDetector:
         # as if the silence had lasted: what is still due after the last contact goes out now
         self._emit_due(1 << 40, steps)
         self._bout = []
+        self._bout_amp = []
         self._active = False
+        self._doubled = False
+        self._apart = self._alike = 0
         self._stage = 0
         self._set_intervals(None)
         self._filled.clear()
