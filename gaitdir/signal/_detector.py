@@ -75,6 +75,15 @@ _SECOND_BUMP = 0.75
 #: Successive contact pairs whose lead-in motions point apart (negative cosine) that make half steps.
 _HALF_STEP_PAIRS = 2
 
+#: The resting norm (a foot's stance test): samples within this of 1 g (m/s²) ...
+_STILL_NEAR_G_MPS2 = 2.0
+#: ... whose norm changed by less than this (m/s²) over the last _STILL_LAG samples are still.
+_STILL_CHANGE_MPS2 = 0.2
+_STILL_LAG = 5
+#: Time constant (s) of the resting norm's average, and the weight of standard gravity as its prior.
+_RESTING_TIME_CONSTANT_S = 5.0
+_RESTING_PRIOR = 0.02
+
 #: Interpreter switch interval (s) while :func:`conditioned_ahead` runs its worker thread.
 _SWITCH_INTERVAL_S = 1e-4
 
@@ -150,7 +159,7 @@ _TRUNK = _Profile(
     min_step_interval_s=0.3,
     max_step_interval_s=1.3,
     confirm_s=0.15,
-    rel_threshold=0.6,
+    rel_threshold=0.9,
     min_peak_mps2=0.4,
     min_bout_steps=2,
     regularity=1.8,
@@ -170,8 +179,8 @@ _FOOT = _Profile(
     min_step_interval_s=0.6,
     max_step_interval_s=2.2,
     confirm_s=0.15,
-    rel_threshold=3.0,
-    min_peak_mps2=1.5,
+    rel_threshold=4.0,
+    min_peak_mps2=1.2,
     min_bout_steps=2,
     regularity=1.8,
     ic_offset_s=0.15,
@@ -387,6 +396,9 @@ class StepDetector:
 
     def _new_front_state(self) -> None:
         self._frame.reset()
+        self._rest_tail: np.ndarray | None = None
+        self._rest_num = StreamingEma(_RESTING_TIME_CONSTANT_S, self._fs)
+        self._rest_den = StreamingEma(_RESTING_TIME_CONSTANT_S, self._fs)
 
     def _new_segment_state(self) -> None:
         self._new_front_state()
@@ -586,9 +598,31 @@ class StepDetector:
             assert fr.magnitude_mps2 is not None
             if self._p.signal == "magnitude":
                 raw = fr.magnitude_mps2
+            elif gravity_removed:
+                raw = np.abs(fr.magnitude_mps2)
             else:  # "impact"/"stance": distance of the norm from 1 g (a foot's swing and heel strike)
-                raw = np.abs(fr.magnitude_mps2 - (0.0 if gravity_removed else STANDARD_GRAVITY_MPS2))
+                raw = np.abs(fr.magnitude_mps2 - self._resting_norm(fr.magnitude_mps2))
         return _ConditionedPiece(k0, new_segment, fr, raw)
+
+    def _resting_norm(self, norm: np.ndarray) -> np.ndarray:
+        """The sensor's reading of 1 g (m/s²), from the stretches where it lies still, causally.
+
+        A sensor's scale error shifts its reading of gravity by up to a few percent (up to 1.3 m/s² on
+        an IPOL foot sensor), which a foot's resting level would otherwise carry into the stance
+        test. Still samples are those near 1 g that barely change over ``_STILL_LAG`` samples; the
+        estimate is their exponentially weighted mean (``_RESTING_TIME_CONSTANT_S``), standard gravity
+        until there are some.
+        """
+        if self._rest_tail is None:
+            self._rest_tail = np.repeat(norm[:1], _STILL_LAG)
+        joined = np.concatenate([self._rest_tail, norm])
+        self._rest_tail = joined[-_STILL_LAG:]
+        change = np.abs(joined[_STILL_LAG:] - joined[:-_STILL_LAG])
+        still = (np.abs(norm - STANDARD_GRAVITY_MPS2) < _STILL_NEAR_G_MPS2) & (change < _STILL_CHANGE_MPS2)
+        weight = still.astype(float)
+        num = self._rest_num(weight * norm, initial=0.0)
+        den = self._rest_den(weight, initial=0.0)
+        return (num + _RESTING_PRIOR * STANDARD_GRAVITY_MPS2) / (den + _RESTING_PRIOR)
 
     def _decide_piece(self, piece: _ConditionedPiece, steps: list) -> None:
         k0, fr = piece.start_k, piece.frame
