@@ -19,6 +19,10 @@ _LOOKS_LIKE_G = (0.5, 2.0)
 _LOOKS_LIKE_MILLI_G = (500.0, 2000.0)
 # The unit check needs a robust median, not every sample of a day-long file.
 _UNIT_CHECK_SAMPLES = 200_000
+# A median time between samples above this (s), i.e. sampling below 1 Hz, is no IMU stream in seconds.
+_MAX_SAMPLE_INTERVAL_S = 1.0
+# Which unit a time column probably is in, by its median step between samples (for a 1 Hz-1 kHz sensor).
+_TIME_UNITS = ((1e3, "milliseconds", 1e3), (1e6, "microseconds", 1e6), (np.inf, "nanoseconds", 1e9))
 
 
 def all_finite(values: np.ndarray) -> bool:
@@ -54,7 +58,9 @@ def check_file(path: Path) -> int:
     return size
 
 
-def check_recording(recording: Recording, path: Path, *, unit_hint: str) -> Recording:
+def check_recording(
+    recording: Recording, path: Path, *, unit_hint: str, time_column: str | None = None
+) -> Recording:
     """Checks common to all formats; returns the recording unchanged when it passes.
 
     Parameters
@@ -65,6 +71,9 @@ def check_recording(recording: Recording, path: Path, *, unit_hint: str) -> Reco
         The file (for messages).
     unit_hint : str
         How to fix a unit mistake in this format (appended to the g/mg message).
+    time_column : str, optional
+        The file's column the times were read from as seconds, named when they are plainly in
+        another unit.
     """
     n = recording.n_samples
     if n == 0:
@@ -75,6 +84,7 @@ def check_recording(recording: Recording, path: Path, *, unit_hint: str) -> Reco
         raise RecordingError(
             f"acceleration has shape {recording.acc_mps2.shape}, expected ({n}, 3)", path=path
         )
+    _check_time_unit(recording.time_s, path, time_column)
     if not recording.gravity_removed:
         step = max(1, n // _UNIT_CHECK_SAMPLES)
         sample = recording.acc_mps2[::step]
@@ -92,6 +102,28 @@ def check_recording(recording: Recording, path: Path, *, unit_hint: str) -> Reco
                 path=path,
             )
     return recording
+
+
+def _check_time_unit(time_s: np.ndarray, path: Path, column: str | None) -> None:
+    """Refuse times that are plainly not seconds: a median step between samples over a second.
+
+    A recording exported in milliseconds under a seconds column (0, 10, 20, ...) would otherwise be
+    read as one sample every 10 s, in which no step can be found, without a word about why.
+    """
+    head = np.asarray(time_s[: _UNIT_CHECK_SAMPLES + 1], dtype=float)
+    if head.size < 2:
+        return
+    interval = float(np.median(np.diff(head)))
+    if not interval > _MAX_SAMPLE_INTERVAL_S:
+        return
+    unit, per_second = next((name, scale) for limit, name, scale in _TIME_UNITS if interval <= limit)
+    raise RecordingError(
+        f"time looks like it is in {unit}, not seconds: the median step between samples is "
+        f"{interval:g}, which in seconds would be one sample every {interval:g} s; in {unit} it is "
+        f"{per_second / interval:g} Hz. Write the times in seconds (divide by {per_second:g}).",
+        path=path,
+        column=column,
+    )
 
 
 def keep_first_of_repeated_times(time: np.ndarray, values: np.ndarray, path: Path) -> np.ndarray:

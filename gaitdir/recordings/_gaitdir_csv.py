@@ -161,7 +161,7 @@ def read(path: Path) -> Recording:
         gravity_removed=gravity_removed,
         gaps_s=gaps,
     )
-    return check_recording(recording, path, unit_hint=_UNIT_HINT)
+    return check_recording(recording, path, unit_hint=_UNIT_HINT, time_column="time_s")
 
 
 def _with_origin(meta: dict[str, str], path: Path) -> dict[str, str]:

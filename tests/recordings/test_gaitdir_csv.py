@@ -263,3 +263,20 @@ def test_comment_with_commas_after_header_falls_back_and_keeps_gaps(tmp_path: Pa
     rec = read_recording(write(tmp_path, text))
     assert rec.n_samples == 50
     np.testing.assert_allclose(rec.gaps_s, [[0.09, 0.1]])
+
+
+@pytest.mark.parametrize(
+    ("scale", "unit"), [(1e3, "milliseconds"), (1e6, "microseconds"), (1e9, "nanoseconds")]
+)
+def test_time_plainly_not_in_seconds_is_refused(tmp_path: Path, scale: float, unit: str) -> None:
+    rows = "".join(f"{i / 100 * scale:.0f},0.2,9.7,{0.5 * (i % 4):.2f}\n" for i in range(300))
+    err = error_of(write(tmp_path, "time_s,acc_x,acc_y,acc_z\n" + rows))
+    assert err.column == "time_s" and f"in {unit}, not seconds" in str(err) and "rec.csv" in str(err)
+    assert f"divide by {scale:g}" in str(err) and "100 Hz" in str(err)
+
+
+def test_slow_but_plausible_sampling_in_seconds_is_read(tmp_path: Path) -> None:
+    # 2 Hz is a poor IMU stream, but its times are seconds: read, not refused
+    rows = "".join(f"{i / 2:.1f},0.2,9.7,{0.5 * (i % 4):.2f}\n" for i in range(50))
+    rec = read_recording(write(tmp_path, "time_s,acc_x,acc_y,acc_z\n" + rows))
+    assert rec.nominal_rate_hz == pytest.approx(2.0)
