@@ -41,6 +41,9 @@ _NAME = re.compile(r"^(?P<subject>\d+)-(?P<trial>\d+)_(?P<site>lb|lf|rf)\.txt$",
 _RATE = re.compile(r"^\s*acquisition\s+frequency\s*:\s*([0-9.]+)\s*hz\s*$", re.IGNORECASE)
 _SITES = {"lb": ("lower_back", None), "lf": ("foot", "left"), "rf": ("foot", "right")}
 _UNIT_HINT = "IPOL files store m/s²; this file does not look like one."
+#: Standing after a trial's last heel strike that is scored (s), and the swing before a later step (s).
+_STANDING_AFTER_S = 3.0
+_SWING_S = 1.0
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +72,9 @@ def read(path: Path, *, time_base: str = "counter") -> Recording:
     Recording
         ``time_s`` on the chosen clock (s); labels ``forward`` inside the trial's ``TrialBoundaries`` and
         ``other`` outside (standing); ``reference_steps_s`` = annotated heel strikes of both feet
-        (for a foot sensor too: a step is a contact of either foot); meta ``uturn_s`` = "start,end".
+        (for a foot sensor too: a step is a contact of either foot); ``reference_window_s`` = from
+        the file's start (standing) to a few seconds of standing after the trial; meta ``trial_s``
+        and ``uturn_s`` = "start,end" of the trial (walk 10 m, turn, walk back) and of its U-turn.
     """
     check_file(path)
     with path.open("rb") as handle:
@@ -179,7 +184,15 @@ def _annotate(recording: Recording, json_path: Path, rate_hz: float) -> None:
             len(rows) - len(inside),
         )
     recording.reference_steps_s = np.asarray(inside, dtype=np.float64) / rate_hz
-    recording.reference_window_s = (min(start / rate_hz, last), min(end / rate_hz, last))
+    # The scored span is the walk and the standing around it: the subject stands still before the
+    # trial and after it ends with the last heel strike, and a step counted there is a false one.
+    # Some subjects walk off later; those steps are annotated only in part, so the span ends
+    # _STANDING_AFTER_S after the trial, or _SWING_S before the next annotated footstep if sooner.
+    trial_end = min(end / rate_hz, last)
+    later = [r / rate_hz for r in rows if r / rate_hz > trial_end + 1e-9]
+    stop = min([trial_end + _STANDING_AFTER_S, last] + [t - _SWING_S for t in later])
+    recording.reference_window_s = (float(recording.time_s[0]), max(stop, trial_end))
+    recording.meta["trial_s"] = f"{min(start / rate_hz, last):g},{trial_end:g}"
     t = recording.time_s
     labels = np.full(t.shape[0], "other", dtype="<U8")
     labels[(t >= start / rate_hz) & (t <= end / rate_hz)] = "forward"

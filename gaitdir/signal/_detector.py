@@ -10,33 +10,48 @@ Method
 
    * trunk, arm, hand, pocket and bag placements: peaks of the band-passed (0.5–3 Hz) vertical linear
      acceleration, which rises sharply after every initial contact (IC) of either foot. A sample is a
-     peak when it is the highest of ``min_step_interval_s`` before it and of ``confirm_s`` after it and
-     exceeds both ``min_peak_mps2`` and ``rel_threshold`` × the signal's running RMS;
+     peak when it is the highest of ``min_step_interval_s`` before it and of ``confirm_s`` after it.
+     It is a *strong* peak above both ``min_peak_mps2`` and ``rel_threshold`` × the signal's running
+     RMS, a *weak* one above ``weak_min_peak_mps2`` and ``weak_rel_threshold`` × that RMS only;
    * foot: the moment the foot comes to rest after its swing — the distance of the acceleration norm
-     from 1 g (low-passed at 8 Hz) stays below ``min_peak_mps2`` for ``confirm_s`` after having exceeded
-     ``rel_threshold`` × that within the previous ``min_step_interval_s``.
+     from the sensor's own reading of 1 g at rest (low-passed at 8 Hz) stays below ``min_peak_mps2``
+     for ``confirm_s`` after having exceeded ``rel_threshold`` × that within the previous
+     ``min_step_interval_s``.
 
    The IC is the detection moved back by the filter's group delay and a per-placement offset
    (``ic_offset_s``), so reported times are when the contact happened, not when it was recognised.
-4. ICs are grouped into walking bouts: a bout starts once ``min_bout_steps`` ICs follow each other at
-   plausible (``min/max_step_interval_s``), regular (``regularity``) intervals, so standing and isolated
-   movements give nothing. A step = IC → next IC, emitted as soon as that next IC is confirmed. When the
-   next IC is late by ``early_emit`` × the bout's median step, the step goes out with its end predicted
-   (the walker is probably stopping), which bounds the emission latency. A silence of 2.5 median steps
-   (at most ``max_step_interval_s``) ends the bout. With ``fill_missed``, an interval of about two median
-   steps inside a bout gets the missed IC at its midpoint.
-5. Trunk-type placements: walking ends with the trailing foot closing beside the other, a real contact
+4. ICs are grouped into walking bouts: a bout starts once ``min_bout_steps`` strong peaks follow each
+   other at plausible (``min/max_step_interval_s``), regular (``regularity``) intervals, so standing and
+   isolated movements give nothing. A walk starts with the first foot's push-off, a small bump of the
+   trunk about half a step before the first heel strike: a bout's first peak smaller than
+   ``initiation_ratio`` × the next is dropped. A step = IC → next IC, emitted as soon as that next IC
+   is confirmed. When the next IC is late by ``early_emit`` × the bout's median step, the step goes out
+   with its end predicted (the walker is probably stopping), which bounds the emission latency. A
+   silence of 2.5 median steps (at most ``max_step_interval_s``) ends the bout. With ``fill_missed``, an
+   interval of about two median steps inside a bout gets the missed IC at its midpoint.
+5. Turns and the last steps of a walk move the trunk far less than steady walking: inside a bout, a
+   weak peak is a contact when it comes while the next one is due (``weak_window``, in median steps
+   after the last contact), at most ``max_weak_run`` of them in a row.
+6. Trunk-type placements: walking ends with the trailing foot closing beside the other, a real contact
    that barely moves the trunk; with ``closing_step`` it is inferred one median step after the last IC
-   and its step (closing contact + one median step) is emitted. Inferred ICs are flagged in
-   ``StepBatch.inferred_ic``.
+   (after a weak last IC too, with ``closing_after_weak``) and its step is emitted. Inferred ICs are
+   flagged in ``StepBatch.inferred_ic``.
+7. Trunk placements (``half_step_check``): in slow walking the vertical acceleration can peak twice per
+   step (the double hump of the ground reaction force) while the trunk's AP acceleration runs through
+   one cycle per step, forwards or backwards. A peak that comes well before the next contact is due and
+   leads in unlike the last contact (its band-passed vertical and AP acceleration over the preceding
+   0.3 s point the other way) is that step's second bump; when successive contacts keep leading in
+   unlike each other, the bout's contacts were half steps and its median step is doubled (undone if
+   the peaks then passed over lead in like steps).
 
 Foot-worn sensors see only their own foot. The detector finds that foot's contacts and emits **both
 feet's steps** so that counts are steps: own IC → the other foot's contact, assumed at mid-stride (and
 emitted at mid-stride, predicted from the bout's median stride), then that contact → the next own IC.
-Own-foot ICs have ``inferred_ic`` False; score timing against the instrumented foot's heel strikes with
-those only, and counts against both feet.
+Own-foot ICs have ``inferred_ic`` False. A step's reference is a contact of either foot, whatever the
+placement (:func:`gaitdir.signal.score_recording`).
 
-Tuned on IPOL healthy-gait subjects 1–7 only (see ``benchmarks/step_detection.py``).
+The tuned parameters were chosen leave-one-subject-out on IPOL healthy-gait subjects 1–14; the
+shipped values are the choice on all 14 (see ``benchmarks/step_detection.py``).
 """
 
 from __future__ import annotations
@@ -69,8 +84,9 @@ STANDARD_GRAVITY_MPS2 = 9.80665
 _MOTION_STEP_S = 0.1
 #: ... at this many instants up to the detection peak (half-step check).
 _MOTION_SAMPLES = 4
-#: In a bout found to have two peaks per step, a peak within this many median steps of the last
-#: contact is the step's second bump (they come half a step apart, contacts a whole step apart).
+#: A peak within this many median steps of the bout's last contact is that step's second bump if it
+#: leads in unlike the contact, or if the bout was found to have two peaks per step (they come half a
+#: step apart, contacts a whole step apart). Trunk placements only.
 _SECOND_BUMP = 0.75
 #: Successive contact pairs whose lead-in motions point apart (negative cosine) that make half steps.
 _HALF_STEP_PAIRS = 2
@@ -150,6 +166,7 @@ class _Profile:
     weak_window: tuple[float, float] = (0.0, 0.0)
     initiation_ratio: float = 0.0
     closing_after_weak: bool = True
+    max_weak_run: int = 1 << 30
     half_step_check: bool = False
 
 
@@ -159,7 +176,7 @@ _TRUNK = _Profile(
     min_step_interval_s=0.3,
     max_step_interval_s=1.3,
     confirm_s=0.15,
-    rel_threshold=0.9,
+    rel_threshold=0.8,
     min_peak_mps2=0.4,
     min_bout_steps=2,
     regularity=1.8,
@@ -169,8 +186,10 @@ _TRUNK = _Profile(
     early_emit=1.2,
     weak_rel_threshold=0.15,
     weak_min_peak_mps2=0.1,
-    weak_window=(0.85, 1.45),
+    weak_window=(0.85, 1.25),
     initiation_ratio=0.45,
+    closing_after_weak=True,
+    max_weak_run=1,
     half_step_check=True,
 )
 _FOOT = _Profile(
@@ -264,6 +283,22 @@ class StepDetector:
     early_emit : float, optional
         When no contact has come this many median steps (strides for a foot) after the last one, the
         pending step is emitted with its end predicted, instead of waiting for the bout to time out.
+    weak_rel_threshold : float, optional
+        A weak peak exceeds this × the detection signal's running RMS (trunk-type placements).
+    weak_min_peak_mps2 : float, optional
+        A weak peak exceeds this (m/s²).
+    weak_window : (float, float), optional
+        Inside a bout, a weak peak this many median steps after the last contact is a contact.
+    initiation_ratio : float, optional
+        A bout's first peak smaller than this × the next one is the push-off of the walk's first
+        step, not a contact.
+    closing_after_weak : bool, optional
+        Infer the closing contact also when the bout's last contact was a weak peak.
+    max_weak_run : int, optional
+        Weak contacts accepted in a row (the trunk settling after a stop makes weak peaks too).
+    half_step_check : bool, optional
+        Pass over a step's second vertical bump, and double the steps of a bout found to have two
+        peaks per step (trunk placements; a limb's horizontal acceleration repeats once per stride).
     """
 
     def __init__(
@@ -290,6 +325,7 @@ class StepDetector:
         weak_window: tuple[float, float] | None = None,
         initiation_ratio: float | None = None,
         closing_after_weak: bool | None = None,
+        max_weak_run: int | None = None,
         half_step_check: bool | None = None,
     ) -> None:
         self.placement = placement
@@ -313,6 +349,7 @@ class StepDetector:
         self.weak_window = weak_window
         self.initiation_ratio = initiation_ratio
         self.closing_after_weak = closing_after_weak
+        self.max_weak_run = max_weak_run
         self.half_step_check = half_step_check
         self._ready = False
 
@@ -343,6 +380,7 @@ class StepDetector:
                 "weak_window",
                 "initiation_ratio",
                 "closing_after_weak",
+                "max_weak_run",
                 "half_step_check",
             )
             if getattr(self, name) is not None
@@ -417,6 +455,7 @@ class StepDetector:
         self._bout: list[int] = []  # IC grid indices of the current bout
         self._bout_amp: list[float] = []  # their peak heights (m/s²), while the bout is not yet accepted
         self._last_strong = True  # the bout's last contact was a peak above the strong threshold
+        self._weak_run = 0  # weak contacts in a row at the end of the bout
         # half-step check: the candidate number of the bout's last contact, and how many successive
         # contact pairs have had opposite lead-in motions
         self._last_seq = -2
@@ -723,8 +762,9 @@ class StepDetector:
         med, lim, early_i = self._med, self._lim, self._early_i
         weak_lo, weak_hi = self._weak_lo_i, self._weak_hi_i
         weak_lo_f, weak_hi_f = self._p.weak_window
-        short, short_f = self._short_i, _SECOND_BUMP if self._doubled else 0.0
+        short, short_f = self._short_i, _SECOND_BUMP if self._check_half else 0.0
         check_half, last_seq, apart, doubled = self._check_half, self._last_seq, self._apart, self._doubled
+        weak_run, max_weak_run = self._weak_run, self._p.max_weak_run
         last_strong = True
         n = len(contacts)
         before = last = bout[-1]
@@ -733,12 +773,18 @@ class StepDetector:
             if ic < seg_k0:
                 ic = seg_k0
             d = ic - last
-            if d < (short if strong[i] else weak_lo) and d <= early_i and d <= lim:
-                if doubled and strong[i]:
-                    break  # the check of a bout taken for half steps: _on_contact
-                # a peak well before the next contact is due: not a contact (as _on_contact)
-                i += 1
-                continue
+            if d <= early_i and d <= lim:
+                if strong[i]:
+                    if d < short and (doubled or (last_seq == base + i - 1 and agree[i] < 0.0)):
+                        if doubled:
+                            break  # the check of a bout taken for half steps: _on_contact
+                        i += 1  # a step's second bump (as _on_contact)
+                        continue
+                elif d < weak_lo or weak_run >= max_weak_run:
+                    # a weak peak before the next contact is due, or after too many weak ones: not a
+                    # contact (as _on_contact)
+                    i += 1
+                    continue
             if not strong[i] and d > weak_hi:
                 break
             if d < min_int or d > early_i or d > lim or not held:
@@ -769,10 +815,12 @@ class StepDetector:
                 short = round(short_f * med)
             before, last = last, ic
             last_strong = strong[i]
+            weak_run = 0 if last_strong else weak_run + 1
             i += 1
         if last != bout[-1]:
             bout[:] = [before, last]
             self._last_strong = last_strong
+            self._weak_run = weak_run
             self._last_seq, self._apart = last_seq, apart
             if med != self._med:
                 self._med, self._lim, self._early_i = med, lim, early_i
@@ -943,7 +991,7 @@ class StepDetector:
         self._early_i = round(self._early_emit * med)
         weak_lo_f, weak_hi_f = self._p.weak_window
         self._weak_lo_i, self._weak_hi_i = round(weak_lo_f * med), round(weak_hi_f * med)
-        self._short_i = round(_SECOND_BUMP * med) if self._doubled else 0
+        self._short_i = round(_SECOND_BUMP * med) if self._check_half else 0
 
     # ------------------------------------------------------------------------------------------------
     # bouts
@@ -962,13 +1010,18 @@ class StepDetector:
             if not (self._active and bout and self._intervals):
                 return
             d = ic - bout[-1]
-            if d < self._weak_lo_i or d > self._weak_hi_i:
+            if d < self._weak_lo_i or d > self._weak_hi_i or self._weak_run >= self._p.max_weak_run:
                 return
         elif self._active and bout and ic - bout[-1] < self._short_i:
-            # far shorter than the bout's steps: a second bump of the same step, not a contact
-            if self._doubled and self._halved_wrongly(agree, seq):
-                self._halve_intervals()
-            return
+            if self._doubled:
+                # far shorter than the bout's steps: a second bump of the same step, not a contact
+                if self._halved_wrongly(agree, seq):
+                    self._halve_intervals()
+                return
+            if self._last_seq == seq - 1 and agree < 0.0:
+                # well before the next contact is due, and leading in unlike the last one: a second
+                # bump of the same step (trunk placements)
+                return
         if not bout:
             bout.append(ic)
             self._bout_amp = [amp]
@@ -983,6 +1036,7 @@ class StepDetector:
             return
         if self._active:
             self._last_strong = strong
+            self._weak_run = 0 if strong else self._weak_run + 1
             med = self._med
             last = bout[-1]
             filling = self._fill_missed and len(self._intervals) >= 2 and self._stage < 2
@@ -1028,6 +1082,7 @@ class StepDetector:
                     self._close_interval(a, b, steps)
                 self._set_intervals([b - a for a, b in itertools.pairwise(bout)])
                 self._last_strong = True
+                self._weak_run = 0
                 del bout[:-1]
             else:
                 del bout[: len(bout) - n + 1]

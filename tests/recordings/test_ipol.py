@@ -40,7 +40,10 @@ def test_lower_back_has_both_feet_time_base_labels_and_meta(ipol_dir: Path) -> N
     np.testing.assert_allclose(rec.reference_steps_s, np.array(expected) / 100.0)
     assert len(rec.reference_steps_s) == 35
     start, end = info["TrialBoundaries"]
-    assert rec.reference_window_s == (start / 100.0, end / 100.0)
+    assert rec.meta["trial_s"] == f"{start / 100:g},{end / 100:g}"
+    # scored: from the file's start (standing) to 3 s of standing after the trial, which here ends
+    # before the file does and before any later annotated footstep
+    assert rec.reference_window_s == (0.0, pytest.approx(end / 100.0 + 3.0))
     inside = (rec.time_s >= start / 100.0) & (rec.time_s <= end / 100.0)
     assert set(rec.labels[inside]) == {"forward"} and set(rec.labels[~inside]) == {"other"}
     u0, u1 = info["UTurnBoundaries"]
@@ -123,3 +126,12 @@ def test_repeated_packet_counter_rows_are_dropped(ipol_dir: Path) -> None:
     rec = read_recording(ipol_dir / "11-1_lb.txt")
     assert rec.n_samples == n_data_rows(ipol_dir / "11-1_lb.txt") - 1
     assert np.all(np.diff(rec.time_s) > 0)
+
+
+def test_scored_span_stops_before_a_later_walk(ipol_dir: Path) -> None:
+    # 10-3: the subject takes a step 0.43 s after the trial; the span ends with the trial there
+    rec = read_recording(ipol_dir / "10-3_lb.txt")
+    info = json.loads((ipol_dir / "10-3.json").read_text())
+    end = info["TrialBoundaries"][1] / 100.0
+    assert rec.reference_steps_s.max() > end  # the later steps are annotated ...
+    assert rec.reference_window_s == (0.0, pytest.approx(end))  # ... but not scored
