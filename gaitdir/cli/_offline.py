@@ -288,6 +288,7 @@ class _FileResult:
     forward: int
     backward: int
     output: str
+    forward_reference: dict[str, Any]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -295,6 +296,7 @@ class _FileResult:
             "steps": self.steps,
             "forward": self.forward,
             "backward": self.backward,
+            "forward_reference": self.forward_reference,
             "output": self.output,
         }
 
@@ -309,6 +311,7 @@ def _classify_one(
     placement: str | None,
     forward_axis: str | None,
 ) -> _FileResult:
+    from gaitdir.model.front import recording_forward_reference
     from gaitdir.pipeline import iter_classify_recording
     from gaitdir.recordings import read_recording, write_steps_csv
 
@@ -324,13 +327,16 @@ def _classify_one(
         recording = read_recording(path, format=None if fmt is None else fmt.value)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / name
+        front = recording_forward_reference(recording.meta, option=forward_axis)
         pieces = iter_classify_recording(
-            recording, model=model, placement=_placement_for(recording, placement), forward_axis=forward_axis
+            recording, model=model, placement=_placement_for(recording, placement), forward_axis=front
         )
         # Each chunk's steps are written while the worker thread conditions the next chunk. The file is
         # atomic: a temporary name in out_dir, renamed only once every step is written.
         write_steps_csv(target, counted(pieces))
-    return _FileResult(str(path), counts["steps"], counts["forward"], counts["backward"], str(target))
+    return _FileResult(
+        str(path), counts["steps"], counts["forward"], counts["backward"], str(target), front.to_dict()
+    )
 
 
 def _plain_table() -> Table:
@@ -346,11 +352,20 @@ def _counts_table(results: Sequence[_FileResult], total: dict[str, int]) -> Tabl
     table.add_column("steps", justify="right")
     table.add_column("forward", justify="right")
     table.add_column("backward", justify="right")
+    table.add_column("front from")
     for r in results:
-        table.add_row(r.path, str(r.steps), str(r.forward), str(r.backward))
+        table.add_row(r.path, str(r.steps), str(r.forward), str(r.backward), _front_cell(r.forward_reference))
     table.add_section()
-    table.add_row("total", str(total["steps"]), str(total["forward"]), str(total["backward"]))
+    table.add_row("total", str(total["steps"]), str(total["forward"]), str(total["backward"]), "")
     return table
+
+
+def _front_cell(reference: dict[str, Any]) -> str:
+    """The table's "front from" cell: the source, and the axis when one is known."""
+    from gaitdir.model.front import format_axis
+
+    axis = reference.get("axis")
+    return reference["source"] + ("" if axis is None else f" {format_axis(axis)}")
 
 
 def _stdout() -> Console:
@@ -401,8 +416,9 @@ def classify(
         str | None,
         typer.Option(
             "--forward-axis",
-            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: from the "
-            "file, else calibrated on the first steps.",
+            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: the "
+            "file's forward_axis, else its sensor's mounting profile at its placement, else assumed from "
+            "the first steps (reported as such).",
             show_default=False,
         ),
     ] = None,
@@ -500,6 +516,12 @@ def classify(
         console = _stdout()
         console.print(_counts_table(results, total))
         console.print(f"steps written to {out}{os.sep} (one <stem>.steps.csv per file)")
+        assumed = sum(r.forward_reference["source"] == "first-steps" for r in results)
+        if assumed:
+            from gaitdir.model.front import CALIBRATE_HINT
+
+            which = "" if len(results) == 1 else f"{assumed} of {len(results)} files: "
+            _line("note", which + CALIBRATE_HINT)
     if errors:
         if not json_output and len(errors) + len(results) > 1:
             _line("error", f"{len(errors)} of {len(errors) + len(results)} inputs failed")

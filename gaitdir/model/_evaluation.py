@@ -230,4 +230,3 @@ def evaluate(
     return EvaluationReport(
         split=split, folds=folds, step_detection=step_detection, direction=direction, model=fold_meta
     )
-

@@ -47,6 +47,7 @@ __all__ = ["MIRRORED_AP", "step_labels", "train_model"]
 MIRRORED_AP: str = "mirrored-AP (AP -> -AP of real forward steps; not time reversal)"
 _LABEL_CODES = {"forward": 0, "backward": 1, "other": 2}
 
+
 def step_labels(recording: Recording, start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
     """Majority per-sample label of each step's span ``[start_s, end_s)``.
 
@@ -283,5 +284,3 @@ def _fit(
     return DirectionModel(
         classifier=est, feature_names=FEATURE_NAMES, detector_params=detector_params, metadata=metadata
     )
-
-

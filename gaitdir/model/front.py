@@ -23,7 +23,9 @@ and calibrating a forward axis from a walk known to be forward.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -36,6 +38,156 @@ from gaitdir.signal import StepBatch
 EVIDENCE_DECAY: float = 0.5
 # A step continues the bout when it starts where the previous one ended (s).
 _CONTINUATION_TOL_S = 0.05
+
+#: Where the wearer's front came from (see the module docstring), from the most to the least direct.
+FrontSource = Literal["option", "file", "calibration", "sensor-profile", "first-steps"]
+FRONT_SOURCES: tuple[str, ...] = ("option", "file", "calibration", "sensor-profile", "first-steps")
+
+#: One line telling a user how to replace the first-steps assumption with knowledge.
+CALIBRATE_HINT: str = (
+    "the wearer's front was assumed from the first steps (a session that starts backward comes out "
+    "swapped); make it known with `gaitdir calibrate`, a placement at pairing, or --forward-axis"
+)
+
+
+@dataclass(frozen=True)
+class ForwardReference:
+    """Where the wearer's front comes from, and the axis it gives.
+
+    Attributes
+    ----------
+    source : {"option", "file", "calibration", "sensor-profile", "first-steps"}
+        See the module docstring.
+    axis : tuple of 3 floats, or None
+        The wearer's front as a unit vector in sensor coordinates; None for ``first-steps`` (nothing is
+        known: the first steps are assumed to be forward).
+    detail : str
+        What the source was, for people (``"polar-h10 worn at chest"``, ``"calibrated 2026-12-05 on 12
+        steps"``...).
+    """
+
+    source: FrontSource
+    axis: tuple[float, float, float] | None = None
+    detail: str = ""
+
+    @property
+    def known(self) -> bool:
+        """True when the front is knowledge (any source but ``first-steps``)."""
+        return self.axis is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"source": S, "axis": [x, y, z] or None}`` (JSON output of ``classify``, summaries)."""
+        axis = None if self.axis is None else [round(float(v), 4) for v in self.axis]
+        return {"source": self.source, "axis": axis}
+
+    def describe(self) -> str:
+        """One line for people: the source, the axis and the detail."""
+        if self.axis is None:
+            return "first-steps (assumed: the first steps are taken as forward)"
+        text = f"{self.source} ({format_axis(self.axis)}"
+        return text + (f"; {self.detail})" if self.detail else ")")
+
+    @classmethod
+    def from_axis(cls, axis: Any, source: FrontSource, detail: str = "") -> ForwardReference:
+        """A known front from any axis :func:`parse_forward_axis` reads.
+
+        Raises
+        ------
+        ModelError
+            ``axis`` is not an axis, or ``source`` is ``first-steps`` (which has none).
+        """
+        if source not in FRONT_SOURCES or source == "first-steps":
+            raise ModelError(
+                f"a front given by an axis needs a source among {FRONT_SOURCES[:-1]}; got {source!r}"
+            )
+        vec = parse_forward_axis(axis)
+        if vec is None:
+            raise ModelError(f"no forward axis given for source {source!r}")
+        return cls(source, (float(vec[0]), float(vec[1]), float(vec[2])), detail)
+
+
+#: Nothing is known: the first steps are assumed to be forward.
+FIRST_STEPS: ForwardReference = ForwardReference("first-steps", None, "")
+
+
+def format_axis(axis: Sequence[float] | np.ndarray) -> str:
+    """``"+x"`` for a signed sensor axis, else three numbers (``"0.000,0.707,0.707"``)."""
+    vec = np.asarray(axis, dtype=float)
+    for i, name in enumerate("xyz"):
+        if abs(abs(vec[i]) - 1.0) < 1e-6:
+            return ("+" if vec[i] > 0 else "-") + name
+    return ",".join(f"{v:.3f}" for v in vec)
+
+
+def resolve_forward_reference(
+    *,
+    option: Any = None,
+    file_axis: Any = None,
+    calibration: Any = None,
+    sensor: str | None = None,
+    placement: str | None = None,
+    option_detail: str = "given by the user",
+    calibration_detail: str = "",
+) -> ForwardReference:
+    """The wearer's front from what is known, in order: option, file, calibration, sensor profile.
+
+    Parameters
+    ----------
+    option : axis, optional
+        Given by the user (``--forward-axis``, or stored with the sensor at pairing).
+    file_axis : axis, optional
+        The recording's ``forward_axis`` metadata.
+    calibration : axis, optional
+        A stored calibration of the sensor.
+    sensor, placement : str, optional
+        Sensor kind (or a name the mounting profiles know) and where it is worn; their profile gives the
+        front when the placement fixes it (:func:`gaitdir.mounting.profile_front`).
+    option_detail, calibration_detail : str
+        The ``detail`` of those sources.
+
+    Returns
+    -------
+    ForwardReference
+        :data:`FIRST_STEPS` when nothing is known.
+
+    Raises
+    ------
+    ModelError
+        A given axis cannot be read.
+    """
+    if parse_forward_axis(option) is not None:
+        return ForwardReference.from_axis(option, "option", option_detail)
+    if parse_forward_axis(file_axis) is not None:
+        return ForwardReference.from_axis(file_axis, "file", "the recording's forward_axis")
+    if parse_forward_axis(calibration) is not None:
+        return ForwardReference.from_axis(calibration, "calibration", calibration_detail)
+    from gaitdir.mounting import profile_front
+
+    worn = profile_front(sensor, placement)
+    if worn is not None:
+        return ForwardReference.from_axis(
+            worn.front, "sensor-profile", f"{sensor} worn at {placement}: {worn.how}"
+        )
+    return FIRST_STEPS
+
+
+def recording_forward_reference(meta: Mapping[str, Any], *, option: Any = None) -> ForwardReference:
+    """The front of a recording from its metadata (``forward_axis``, else ``sensor`` + ``placement``).
+
+    Parameters
+    ----------
+    meta : mapping
+        The recording's metadata.
+    option : axis, optional
+        The user's ``--forward-axis``, which wins.
+    """
+    return resolve_forward_reference(
+        option=option,
+        file_axis=meta.get("forward_axis") or None,
+        sensor=meta.get("sensor") or None,
+        placement=meta.get("placement") or None,
+    )
+
 
 def parse_forward_axis(axis: str | Sequence[float] | np.ndarray | None) -> np.ndarray | None:
     """Parse a forward axis given as ``"+x"``, ``"-y"``, ``"z"``, ``"0,0.7,0.7"`` or a 3-vector.
@@ -80,6 +232,7 @@ def parse_forward_axis(axis: str | Sequence[float] | np.ndarray | None) -> np.nd
 
 
 def ap_axis_of(batch: StepBatch) -> np.ndarray | None:
+    """The unit AP axis in sensor coordinates a detector batch reports, or None."""
     axis = getattr(batch, "ap_axis_sensor", None)
     if axis is None:
         return None
@@ -105,7 +258,6 @@ def ap_sign_from_axis(forward_axis_sensor: np.ndarray, batch: StepBatch, *, min_
         return 0.0
     cos = float(np.dot(forward_axis_sensor, ap))
     return float(np.sign(cos)) if abs(cos) >= min_cosine else 0.0
-
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -179,7 +331,6 @@ def calibration_decision(
         if np.all(recent >= margin):
             return sign
     return None
-
 
 
 def smooth_log_odds(
@@ -327,5 +478,3 @@ def first_bout_log_odds(
             out[:] = values
         return out, k - 1, best
     return out, None, best
-
-
