@@ -34,6 +34,7 @@ from gaitdir.devices._codeccommon import (
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.devices._untimed import DerivedClockDriverMixin, NotifyToStreamMixin
 from gaitdir.errors import DeviceError
+from gaitdir.mounting import MOUNTING_PROFILES, MountingProfile
 
 _BASE = "-9b35-4933-9b10-52ffa9740042"
 SERVICE_UUID = "ef680400" + _BASE
@@ -190,6 +191,7 @@ class ThingyDriver(NotifyToStreamMixin, DerivedClockDriverMixin):
     """
 
     kind: ClassVar[str] = "thingy52"
+    mounting: ClassVar[MountingProfile | None] = MOUNTING_PROFILES["thingy52"]
     service_uuids: ClassVar[tuple[str, ...]] = (SERVICE_UUID,)
     name_prefixes: ClassVar[tuple[str, ...]] = ("Thingy",)
     default_sample_rate_hz: ClassVar[float] = 100.0
