@@ -42,6 +42,10 @@ class ModelError(GaitdirError):
     """A model file is missing, unverified, or does not fit the pipeline."""
 
 
+class CalibrationError(GaitdirError):
+    """A calibration walk gives no clear answer (too few steps, disagreeing steps, turning...)."""
+
+
 class DeviceError(GaitdirError):
     """A sensor cannot be found, is not supported, or misbehaved beyond recovery."""
 
