@@ -48,3 +48,7 @@ class DeviceError(GaitdirError):
 
 class DatasetError(GaitdirError):
     """A dataset download or check failed."""
+
+
+class HistoryError(GaitdirError):
+    """The session history cannot be opened, read or written (locked, read-only, newer, not a history)."""
