@@ -59,6 +59,7 @@ __all__ = [
     "History",
     "LiveRecorder",
     "SessionRecord",
+    "classified_started_s",
     "daily_totals",
     "data_dir",
     "effective_status",
@@ -498,7 +499,7 @@ class History:
         return self._conn
 
     def _error(self, reason: str) -> HistoryError:
-        return HistoryError(f"history {self.path_}: {reason}")
+        return HistoryError(f"history {self.path_}: {reason}", path=self.path_)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Cursor]:
@@ -780,6 +781,28 @@ def _record(row: sqlite3.Row, now_s: float, this_host: str) -> SessionRecord:
         end_reason=row["end_reason"],
         stored_status=row["status"],
     )
+
+
+def classified_started_s(path: Path, meta: Mapping[str, str], duration_s: float) -> float:
+    """When a classified recording started (Unix s), for the day its steps count on.
+
+    The recording's ``started`` metadata (ISO 8601, as ``gaitdir live --record`` writes it) when it has
+    one; otherwise the file's modification time less its duration (a recorder writes a file until its
+    end). A time without a UTC offset is local time.
+    """
+    text = str(meta.get("started", "")).strip()
+    if text:
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is not None:
+            return (moment if moment.tzinfo is not None else moment.astimezone()).timestamp()
+    try:
+        modified = path.stat().st_mtime
+    except OSError:
+        modified = time.time()
+    return modified - max(float(duration_s), 0.0)
 
 
 # --------------------------------------------------------------------------------------------------

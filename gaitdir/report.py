@@ -683,22 +683,38 @@ def history_figure(days: Sequence[DayTotal], *, today: dt.date | None = None) ->
     ):
         _style(ax)
         if dates:
-            ax.bar(dates, values, width=0.8, color=colour, alpha=0.85, label=f"{label} per day")
+            from matplotlib.dates import date2num
+
+            # the last 7 days, which the title compares with the 7 before
+            week_start = date2num(today - dt.timedelta(days=6)) - 0.5
+            ax.axvspan(week_start, date2num(today) + 0.5, color="#f0f0f0", linewidth=0, zorder=0)
+            ax.bar(dates, values, width=0.8, color=colour, alpha=0.9, label=f"{label} per day")
             mean = np.convolve(values, np.ones(7), mode="full")[: values.size] / np.minimum(
                 np.arange(1, values.size + 1), 7
             )
-            ax.plot(dates, mean, color="#222222", linewidth=1.6, label="mean of the last 7 days")
-            ax.legend(loc="upper left", fontsize=8.5, frameon=False)
+            ax.plot(dates, mean, color="#222222", linewidth=1.6, label="mean of the 7 days up to each day")
+            ax.legend(loc="upper left", fontsize=8.5, frameon=False, ncol=2)
+            ax.set_ylim(0, max(1.0, float(values.max()), float(mean.max())) * 1.25)
+            ax.annotate(
+                "last 7 days",
+                (week_start, 1.0),
+                xycoords=("data", "axes fraction"),
+                fontsize=8,
+                color="#777777",
+                va="top",
+                ha="left",
+            )
         else:
             ax.text(0.5, 0.5, "no sessions yet", transform=ax.transAxes, ha="center", color="#777777")
+            ax.set_ylim(0, 1)
         ax.set_ylabel(f"{label}\nper day", fontsize=9.5)
-        ax.set_ylim(bottom=0)
     if dates:
         locator = AutoDateLocator(minticks=4, maxticks=12)
         axes[1].xaxis.set_major_locator(locator)
         axes[1].xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        pad = dt.timedelta(hours=14)
-        axes[1].set_xlim(dates[0] - pad, dates[-1] + pad)
+        from matplotlib.dates import date2num
+
+        axes[1].set_xlim(date2num(dates[0]) - 0.6, date2num(dates[-1]) + 0.6)
     return fig
 
 

@@ -364,6 +364,10 @@ def live(
     virtual_world: Annotated[
         str | None, typer.Option("--virtual-world", envvar=VIRTUAL_WORLD_ENV, hidden=True)
     ] = None,
+    history: Annotated[
+        bool,
+        typer.Option("--history/--no-history", help="Save the session in your history (`gaitdir history`)."),
+    ] = True,
 ) -> None:
     """Count forward and backward steps live from a sensor (Ctrl-C stops and prints a summary)."""
     with _user_errors():
@@ -386,6 +390,7 @@ def live(
             placement=placement,
             virtual_kinds=_kinds_option(virtual_world),
             scan_timeout_s=scan_timeout,
+            history=history,
         )
         _run_live_command(request)
 
@@ -424,16 +429,25 @@ class _LiveRequest:
     placement: str | None = None
     virtual_kinds: tuple[str, ...] | list[str] = ()
     scan_timeout_s: float = 10.0
+    # the demo replays a bundled recording: not the user's walking, so not in their history
+    history: bool = False
 
 
 def _run_live_command(request: _LiveRequest) -> None:
+    from gaitdir.cli._history import LiveHistoryHook
+
     out = _stdout()
     view = _TerminalView(out) if out.is_terminal else _PlainView(out, _stderr())
-    summary = _run_async(_live_main(request, view))
+    hook = LiveHistoryHook(request.history, _stderr())
+    try:
+        summary = _run_async(_live_main(request, view, hook))
+    finally:
+        hook.close()
     view.finish(summary)
+    hook.tell(out if out.is_terminal else _stderr())
 
 
-async def _live_main(request: _LiveRequest, view: _View) -> LiveSummary:
+async def _live_main(request: _LiveRequest, view: _View, hook: Any) -> LiveSummary:
     import asyncio
 
     from gaitdir.config import SensorStore
@@ -485,26 +499,49 @@ async def _live_main(request: _LiveRequest, view: _View) -> LiveSummary:
         driver_cls, ble_device = await _resolve(target, known_kind, backend, request.scan_timeout_s)
         view.connecting(f"{driver_cls.kind} {ble_device.name or target}")
         source = _open_session(driver_cls, ble_device, backend, end_signal)
+        # --- history hook: the session's row follows its state snapshots (gaitdir.cli._history)
+        from gaitdir.cli._history import live_forward_reference
+
+        hook.announce_recording(request.record)
         session = LiveSession(
             placement=placement,
             forward_axis=forward_axis,
             record_path=request.record,
-            record_meta={"sensor": driver_cls.kind},
+            record_meta={"sensor": driver_cls.kind, "started": _now_iso()},
             label=request.label,
             events_path=request.events,
             duration_s=request.duration_s,
-            observer=view.update,
+            observer=hook.observer(view.update),
         )
+        hook.start(
+            sensor=driver_cls.kind if replayed is None else f"{driver_cls.kind} (virtual)",
+            placement=placement,
+            record=request.record,
+            events=request.events,
+            forward_reference=live_forward_reference(
+                session, forward_axis, "file" if replayed is not None else "option"
+            ),
+        )
+        # --- end of the history hook's set-up
         with _stop_on_sigint(session), view:
-            try:
-                return await session.run(source)
-            except asyncio.CancelledError:
-                # Ctrl-C where no signal handler can be installed: the session shut down cleanly first.
-                summary = getattr(session, "summary_", None)
-                if summary is None:
-                    raise
+            async with hook.running(session):
+                try:
+                    summary = await session.run(source)
+                except asyncio.CancelledError:
+                    # Ctrl-C where no signal handler can be installed: the session shut down cleanly first.
+                    summary = getattr(session, "summary_", None)
+                    if summary is None:
+                        raise
+                hook.finish(summary)
                 return summary
     raise AssertionError("unreachable")
+
+
+def _now_iso() -> str:
+    """Now, in local time with its UTC offset (the recording's ``started`` metadata)."""
+    import datetime
+
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 async def _resolve(target: str, kind: str | None, backend: Any, timeout_s: float) -> tuple[type[Any], Any]:
