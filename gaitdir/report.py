@@ -551,6 +551,18 @@ def recording_figure(trace: RecordingTrace) -> Figure:
         _signal(ax, t, y, breaks, color=_SIGNAL_COLOUR, linewidth=0.6)
         ax.set_ylabel(f"{label}\n(m/s²)", fontsize=9.5)
         _symmetric_limits(ax, y)
+    if 0 < len(steps) <= _MAX_STEP_MARKERS and t.size:
+        # each initial contact on the vertical trace, pointing the way the step went
+        v_at = np.interp(steps.time_s, t, trace.vertical_mps2)
+        for direction, colour, marker in (
+            ("forward", FORWARD_COLOUR, ">"),
+            ("backward", BACKWARD_COLOUR, "<"),
+        ):
+            mine = steps.direction == direction
+            if mine.any():
+                axes[0].scatter(
+                    steps.time_s[mine], v_at[mine], s=16, color=colour, marker=marker, zorder=3, linewidths=0
+                )
     if window is not None:
         axes[0].axvspan(*window, facecolor="none", edgecolor="#222222", linewidth=1.2, zorder=4)
     handles = [
@@ -606,10 +618,14 @@ def recording_figure(trace: RecordingTrace) -> Figure:
 def _fill_days(
     days: Sequence[DayTotal], today: dt.date | None
 ) -> tuple[list[dt.date], np.ndarray, np.ndarray]:
-    """Every calendar day from the first in ``days`` to ``today`` (or the last), with zeros where none."""
+    """Every calendar day from the first in ``days`` (at the latest 13 days before ``today``) to ``today``
+    (or the last day), with zeros where none."""
     if not days:
         return [], np.zeros(0), np.zeros(0)
     first = days[0].date
+    if today is not None:
+        # at least the two weeks the figure compares
+        first = min(first, today - dt.timedelta(days=13))
     last = max(days[-1].date, today) if today is not None else days[-1].date
     n = (last - first).days + 1
     dates = [first + dt.timedelta(days=i) for i in range(n)]

@@ -365,9 +365,14 @@ def live(
         str | None, typer.Option("--virtual-world", envvar=VIRTUAL_WORLD_ENV, hidden=True)
     ] = None,
     history: Annotated[
-        bool,
-        typer.Option("--history/--no-history", help="Save the session in your history (`gaitdir history`)."),
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--history/--no-history",
+            help="Save the session in your history (`gaitdir history`); default: yes for a sensor, no for "
+            "a --virtual replay.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Count forward and backward steps live from a sensor (Ctrl-C stops and prints a summary)."""
     with _user_errors():
@@ -390,7 +395,8 @@ def live(
             placement=placement,
             virtual_kinds=_kinds_option(virtual_world),
             scan_timeout_s=scan_timeout,
-            history=history,
+            # a replay is not the wearer's walking of today: kept out of the history unless asked for
+            history=history if history is not None else virtual is None,
         )
         _run_live_command(request)
 
