@@ -147,7 +147,7 @@ def _framed(path: Path) -> dict[str, Any]:
     tables, update_s, calibration = [], [], []
     for start in range(0, grid.size - H10_FRAME_SAMPLES + 1, H10_FRAME_SAMPLES):
         sl = slice(start, start + H10_FRAME_SAMPLES)
-        undecided = getattr(pipeline, "forward_reference_", None) is None
+        undecided = not pipeline.front_decided
         t0 = time.perf_counter()
         table = pipeline.update(grid[sl], acc[sl])
         update_s.append(time.perf_counter() - t0)

@@ -825,9 +825,6 @@ class LiveRecorder:
         What is stored with the session.
     recording_path, events_path : str or Path, optional
         The session's ``--record`` and ``--events`` files.
-    forward_reference : callable, optional
-        Returns where the wearer's front came from (anything :func:`normalize_forward_reference` takes)
-        for states and summaries that do not carry a ``forward_reference`` themselves.
     on_error : callable, optional
         Called once with the first :class:`HistoryError`.
     min_interval_s : float, default=1.0
@@ -851,7 +848,6 @@ class LiveRecorder:
         placement: str | None = None,
         recording_path: str | Path | None = None,
         events_path: str | Path | None = None,
-        forward_reference: Callable[[], Any] | None = None,
         on_error: Callable[[HistoryError], None] | None = None,
         min_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -861,7 +857,6 @@ class LiveRecorder:
         self.placement = placement
         self.recording_path = recording_path
         self.events_path = events_path
-        self.forward_reference = forward_reference
         self.on_error = on_error
         self.min_interval_s = min_interval_s
         self.clock = clock
@@ -946,11 +941,10 @@ class LiveRecorder:
         )
         self._written = counts
 
-    def _ref(self, state: Any) -> Any:
-        ref = getattr(state, "forward_reference", None)
-        if ref is None and self.forward_reference is not None:
-            ref = self.forward_reference()
-        return ref
+    @staticmethod
+    def _ref(state: Any) -> Any:
+        # a LiveState or LiveSummary says where the wearer's front came from
+        return getattr(state, "forward_reference", None)
 
     def _attempt(self, action: Callable[[], None], now: float | None) -> None:
         try:

@@ -53,6 +53,7 @@ from gaitdir.model import (
     parse_forward_axis,
     smooth_log_odds,
 )
+from gaitdir.model.front import FIRST_STEPS, ForwardReference, ap_axis_of, recording_forward_reference
 from gaitdir.recordings import Recording
 from gaitdir.signal import (
     PLACEMENTS,
@@ -134,9 +135,11 @@ class StepPipeline:
         Direction model; None loads the shipped default (verified by hash) on first use.
     placement : str, default="auto"
         Sensor placement passed to the step detector.
-    forward_axis : str or sequence of 3 floats, optional
-        The sensor axis pointing to the wearer's front (``"+x"``, ``"-y"``, ``"0,0,1"``...). None: first-bout
-        calibration.
+    forward_axis : ForwardReference, str or sequence of 3 floats, optional
+        The wearer's front: a :class:`~gaitdir.model.front.ForwardReference` (which says where it came
+        from), or a sensor axis given by the user (``"+x"``, ``"-y"``, ``"0,0,1"``...; source
+        ``"option"``). None: nothing is known, and the first steps are assumed forward (source
+        ``"first-steps"``).
     calibration_steps : int, default=8
         First-bout calibration decides after at most this many steps.
     min_calibration_steps : int, default=2
@@ -161,8 +164,8 @@ class StepPipeline:
     ----------
     model_ : DirectionModel
         The model in use.
-    forward_reference_ : str or None
-        ``"axis"`` (from ``forward_axis``), ``"first-bout"`` (calibrated), or None before it is decided.
+    forward_reference_ : ForwardReference
+        Where the front came from (``forward_reference_.source``) and its axis.
     forward_axis_sensor_ : ndarray of shape (3,) or None
         The wearer's front as a unit vector in sensor coordinates, once known.
     n_steps_ : int
@@ -213,9 +216,18 @@ class StepPipeline:
                 "the trunk); steps are counted, forward/backward should be ignored",
                 stacklevel=3,
             )
-        axis = parse_forward_axis(self.forward_axis)
-        self.forward_axis_sensor_: np.ndarray | None = axis
-        self.forward_reference_: str | None = "axis" if axis is not None else None
+        if isinstance(self.forward_axis, ForwardReference):
+            reference = self.forward_axis
+        elif parse_forward_axis(self.forward_axis) is not None:
+            reference = ForwardReference.from_axis(self.forward_axis, "option")
+        else:
+            reference = FIRST_STEPS
+        self.forward_reference_: ForwardReference = reference
+        self.forward_axis_sensor_: np.ndarray | None = (
+            None if reference.axis is None else np.asarray(reference.axis, dtype=float)
+        )
+        # None: the first-steps sign is not decided yet; "axis": a known front; "first-bout": decided
+        self._front_state: str | None = "axis" if reference.known else None
         self.n_steps_ = 0
         self._sign = 1.0  # last AP sign used (continuity when the axis comparison is undecidable)
         self._pending: list[tuple[StepBatch, np.ndarray]] = []
@@ -223,6 +235,11 @@ class StepPipeline:
         self._axis_seen = False
         self._n_labelled_pending = 0  # held calibration steps already labelled provisionally
         self._started = True
+
+    @property
+    def front_decided(self) -> bool:
+        """True once steps are labelled against a front: a known one, or the first-steps sign decided."""
+        return self._started and self._front_state is not None
 
     def reset(self) -> StepPipeline:
         """Start a new session (forget steps, calibration and detector state)."""
@@ -304,8 +321,8 @@ class StepPipeline:
 
     def _label(self, batch: StepBatch, *, final: bool) -> StepTable:
         features = step_features(batch) if len(batch) else np.zeros((0, len(FEATURE_NAMES)))
-        if self.forward_reference_ == "axis" and not self._axis_seen:
-            if _ap_axis_of(batch) is None:
+        if self._front_state == "axis" and not self._axis_seen:
+            if ap_axis_of(batch) is None:
                 # The detector has no AP axis yet (start of a stream): hold the steps until it has one.
                 if len(batch):
                     self._pending.append((batch, features))
@@ -317,12 +334,13 @@ class StepPipeline:
                     "used and the first steps calibrate the forward direction instead",
                     stacklevel=3,
                 )
-                self.forward_reference_ = None
+                self.forward_reference_ = FIRST_STEPS
+                self._front_state = None
                 self.forward_axis_sensor_ = None
                 self._n_labelled_pending = 0
                 return self._calibrate(batch, features, final=final, held_already=True)
             self._axis_seen = True
-        if self.forward_reference_ is None:
+        if self._front_state is None:
             return self._calibrate(batch, features, final=final)
         if not len(batch) and not self._pending:
             return StepTable()
@@ -377,8 +395,8 @@ class StepPipeline:
         first = self._n_labelled_pending
         if decided_at is not None:
             self._sign = sign
-            self.forward_reference_ = "first-bout"
-            last_axis = _ap_axis_of(batches[-1])
+            self._front_state = "first-bout"
+            last_axis = ap_axis_of(batches[-1])
             if last_axis is not None:
                 self.forward_axis_sensor_ = sign * last_axis
             # Carry the decided-sign evidence of the last held step into the steps that follow.
@@ -410,20 +428,11 @@ class StepPipeline:
         detector's AP signal is continuous, and relying on that alone makes the labels independent of
         how the stream is chunked (live and offline agree).
         """
-        if self.forward_reference_ == "axis" and self.forward_axis_sensor_ is not None:
+        if self._front_state == "axis" and self.forward_axis_sensor_ is not None:
             sign = ap_sign_from_axis(self.forward_axis_sensor_, batch)
             if sign != 0.0:
                 self._sign = sign
         return self._sign
-
-
-def _ap_axis_of(batch: StepBatch) -> np.ndarray | None:
-    axis = getattr(batch, "ap_axis_sensor", None)
-    if axis is None:
-        return None
-    axis = np.asarray(axis, dtype=float).ravel()
-    norm = float(np.linalg.norm(axis)) if axis.shape == (3,) else 0.0
-    return axis / norm if norm > 0 else None
 
 
 def classify_recording(
@@ -442,8 +451,10 @@ def classify_recording(
     recording : Recording
     model : DirectionModel, optional
         None: the shipped default model.
-    forward_axis : str or sequence of 3 floats, optional
-        Overrides ``recording.meta["forward_axis"]``.
+    forward_axis : ForwardReference, str or sequence of 3 floats, optional
+        The wearer's front; None: from the recording's metadata (``forward_axis``, else its ``sensor`` and
+        ``placement`` through the mounting profiles, see
+        :func:`gaitdir.model.front.recording_forward_reference`), else assumed from the first steps.
     placement : str, optional
         Overrides ``recording.meta["placement"]`` (unknown placements fall back to "auto").
     chunk_s : float, default=1800.0
@@ -490,11 +501,9 @@ def iter_classify_recording(
     """
     if placement is None:
         placement = recording_placement(recording)
-    pipeline = StepPipeline(
-        model,
-        placement=placement,
-        forward_axis=forward_axis if forward_axis is not None else recording.meta.get("forward_axis") or None,
-    )
+    if not isinstance(forward_axis, ForwardReference):
+        forward_axis = recording_forward_reference(recording.meta, option=forward_axis)
+    pipeline = StepPipeline(model, placement=placement, forward_axis=forward_axis)
     pipeline.start()
     conditioned = conditioned_ahead(
         pipeline.detector_,

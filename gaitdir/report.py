@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gaitdir import __version__
+from gaitdir.history import normalize_forward_reference
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -100,12 +101,16 @@ class RecordingTrace:
     placement : str
         The detector placement used.
     forward_reference : dict or None
-        ``{"source": ..., "axis": [x, y, z] or None}``: where the wearer's front came from.
+        ``{"source": ..., "axis": [x, y, z] or None}``: where the wearer's front came from (as
+        ``classify`` reports it; the axis is None when the first steps were assumed forward).
     duration_s : float
     meta : dict
         The recording's metadata (sensor, subject...).
     gaps_s : ndarray, shape (g, 2)
         Spans where a live recording lost its stream.
+    front_axis_sensor : tuple of 3 floats, optional
+        The front the steps were labelled by, in sensor coordinates (for ``first-steps``: the one the
+        calibration found), or None before any step.
     """
 
     name: str
@@ -122,6 +127,7 @@ class RecordingTrace:
     duration_s: float
     meta: dict[str, str] = field(default_factory=dict)
     gaps_s: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    front_axis_sensor: tuple[float, ...] | None = None
 
     def counts(self) -> dict[str, int]:
         """``{"steps", "forward", "backward"}``."""
@@ -162,13 +168,14 @@ def trace_recording(
     -------
     RecordingTrace
     """
+    from gaitdir.model.front import recording_forward_reference
     from gaitdir.pipeline import StepPipeline, StepTable
     from gaitdir.signal import recording_chunks, recording_placement
 
     placement = placement or recording_placement(recording)
-    axis_given = forward_axis is not None
-    axis = forward_axis if axis_given else (recording.meta.get("forward_axis") or None)
-    pipeline = StepPipeline(model, placement=placement, forward_axis=axis).start()
+    # the front exactly as classify finds it: --forward-axis, else the file's metadata, else the first steps
+    front = recording_forward_reference(recording.meta, option=forward_axis)
+    pipeline = StepPipeline(model, placement=placement, forward_axis=front).start()
     detector = pipeline.detector_
     tables: list[StepTable] = []
     ks: list[np.ndarray] = []
@@ -198,9 +205,9 @@ def trace_recording(
     # The detector's grid: sample k lies at origin + k / rate (origin = the first sample fed).
     grid_t = origin + k / float(detector.grid_rate_hz)
     vertical, ap, ml = (np.concatenate(c) if c else np.zeros(0, np.float32) for c in columns)
-    front = getattr(pipeline, "forward_axis_sensor_", None)
-    ap, oriented = _orient_ap(ap, k, ap_axes, front)
-    reference = _forward_reference(pipeline, axis_given=axis_given)
+    front_axis = getattr(pipeline, "forward_axis_sensor_", None)
+    ap, oriented = _orient_ap(ap, k, ap_axes, front_axis)
+    reference = normalize_forward_reference(getattr(pipeline, "forward_reference_", None))
     source = str(recording.meta.get("source", ""))
     return RecordingTrace(
         name=name or (Path(source).name if source else "recording"),
@@ -214,6 +221,7 @@ def trace_recording(
         steps=steps,
         placement=placement,
         forward_reference=reference,
+        front_axis_sensor=None if front_axis is None else tuple(float(a) for a in np.ravel(front_axis)),
         duration_s=recording.duration_s,
         meta={k_: str(v) for k_, v in recording.meta.items()},
         gaps_s=np.zeros((0, 2)) if recording.gaps_s is None else np.asarray(recording.gaps_s, dtype=float),
@@ -238,28 +246,6 @@ def _orient_ap(
         sign[(k >= lo_k) & (k < hi_k)] = previous
         lo_k = hi_k
     return ap * sign, True
-
-
-def _forward_reference(pipeline: Any, *, axis_given: bool) -> dict[str, Any] | None:
-    """Where the pipeline's front came from, as ``{"source", "axis"}``.
-
-    A pipeline that reports it itself (``forward_reference_`` as a mapping or an object with ``source``)
-    is taken at its word; the older ``"axis"``/``"first-bout"`` strings are translated.
-    """
-    from gaitdir.history import normalize_forward_reference
-
-    value = getattr(pipeline, "forward_reference_", None)
-    axis = getattr(pipeline, "forward_axis_sensor_", None)
-    axis_list = None if axis is None else [float(a) for a in np.asarray(axis, dtype=float).ravel()]
-    if value is None:
-        return None
-    if isinstance(value, str):
-        translated = {"axis": "option" if axis_given else "file", "first-bout": "first-steps"}
-        return normalize_forward_reference({"source": translated.get(value, value), "axis": axis_list})
-    ref = normalize_forward_reference(value)
-    if ref is not None and ref["axis"] is None and axis_list is not None:
-        ref["axis"] = [round(a, 4) for a in axis_list]
-    return ref
 
 
 def cadence_series(
@@ -805,11 +791,11 @@ def recording_html(trace: RecordingTrace, png: bytes) -> str:
     if reference is not None:
         source = str(reference["source"])
         front = f"{source}: {FORWARD_SOURCES.get(source, source)}"
-    axis = (
-        "—"
-        if reference is None or reference.get("axis") is None
-        else ", ".join(f"{a:+.3f}" for a in reference["axis"])
-    )
+    axis = "—"
+    if reference is not None and reference.get("axis") is not None:
+        axis = ", ".join(f"{a:+.3f}" for a in reference["axis"])
+    elif trace.front_axis_sensor is not None:
+        axis = ", ".join(f"{a:+.3f}" for a in trace.front_axis_sensor) + " (found from the first steps)"
     facts = [
         ("file", trace.source or trace.name),
         ("format", trace.meta.get("format", "—")),

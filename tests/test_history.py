@@ -458,14 +458,13 @@ def test_recorder_writes_on_first_samples_and_throttles(db: Path) -> None:
         history,
         sensor="polar-h10",
         placement="chest",
-        forward_reference=lambda: {"source": "first-steps", "axis": None},
         clock=lambda: now[0],
     )
     recorder.observe(State(0, 0, 0, 0.0))
     assert recorder.session_id_ is None  # no samples yet: no row
     for i in range(1, 101):  # 100 snapshots over 5 s, a step every 5
         now[0] = i * 0.05
-        recorder.observe(State(i * 10, i // 5, 0, now[0]))
+        recorder.observe(State(i * 10, i // 5, 0, now[0], {"source": "first-steps", "axis": None}))
     assert recorder.session_id_ is not None
     assert 4 <= history.writes <= 6  # at most once a second
     recorder.finish(Summary(1000, 20, 0, 5.0))

@@ -395,7 +395,7 @@ def test_pickled_model_is_trusted_and_tampered_or_unknown_refused(
 
 
 def test_modified_shipped_model_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gaitdir.model as model_module
+    import gaitdir.model._persistence as model_module
 
     shipped = tmp_path / "default_model.json"
     doc = json.loads(default_model_path().read_text(encoding="utf-8"))

@@ -373,7 +373,7 @@ def _report_history(out: Path, since: str | None) -> tuple[Path, int]:
 # classify --history
 
 
-def add_classified(results: Sequence[Any], *, forward_axis: str | None) -> list[int]:
+def add_classified(results: Sequence[Any]) -> list[int]:
     """Store each classified file as a ``classified`` session; return their ids.
 
     Parameters
@@ -381,8 +381,6 @@ def add_classified(results: Sequence[Any], *, forward_axis: str | None) -> list[
     results : sequence
         classify's per-file results: ``path``, ``steps``, ``forward``, ``backward``, ``output`` and, where
         known, ``meta`` (the recording's metadata), ``duration_s`` and ``forward_reference``.
-    forward_axis : str, optional
-        The ``--forward-axis`` classify was given.
 
     Raises
     ------
@@ -406,33 +404,11 @@ def add_classified(results: Sequence[Any], *, forward_axis: str | None) -> list[
                     backward=r.backward,
                     sensor=meta.get("sensor"),
                     placement=meta.get("placement"),
-                    forward_reference=_classified_reference(r, meta, forward_axis),
+                    forward_reference=getattr(r, "forward_reference", None),
                     steps_path=r.output,
                 )
             )
     return ids
-
-
-def _classified_reference(result: Any, meta: dict[str, str], forward_axis: str | None) -> Any:
-    """Where classify took the front from: the result's own account when it has one, else from the inputs."""
-    given = getattr(result, "forward_reference", None)
-    if given is not None:
-        return given
-    if forward_axis is not None:
-        return {"source": "option", "axis": _axis_list(forward_axis)}
-    if meta.get("forward_axis"):
-        return {"source": "file", "axis": _axis_list(meta["forward_axis"])}
-    return {"source": "first-steps", "axis": None} if result.steps else None
-
-
-def _axis_list(text: str) -> list[float] | None:
-    from gaitdir.model import parse_forward_axis
-
-    try:
-        axis = parse_forward_axis(text)
-    except GaitdirError:
-        return None
-    return None if axis is None else [float(a) for a in axis]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -477,7 +453,6 @@ class LiveHistoryHook:
         placement: str,
         record: Path | None,
         events: Path | None,
-        forward_reference: Callable[[], Any] | None,
     ) -> None:
         """Open the history (a problem becomes a warning: the session runs and counts without it)."""
         if not self.enabled:
@@ -495,7 +470,6 @@ class LiveHistoryHook:
             placement=placement,
             recording_path=None if record is None else record.resolve(),
             events_path=None if events is None else events.resolve(),
-            forward_reference=forward_reference,
             on_error=self._warn,
         )
 
@@ -572,28 +546,3 @@ class LiveHistoryHook:
         self.err.print(
             f"warning: the history is not saved: {self._unsaved}; steps are still counted", markup=False
         )
-
-
-def live_forward_reference(
-    session: Any, forward_axis: str | None, forward_axis_from: str
-) -> Callable[[], Any]:
-    """Where a live session's front came from, for states and summaries that do not say it themselves.
-
-    Reads the session's step pipeline (``forward_reference_`` ``"axis"`` or ``"first-bout"``, and
-    ``forward_axis_sensor_``); ``forward_axis_from`` names where the command found ``forward_axis``
-    (``"file"`` for a replayed recording, ``"option"`` for a paired sensor's axis).
-    """
-
-    def read() -> Any:
-        pipeline = getattr(session, "pipeline", None) or getattr(session, "_pipeline", None)
-        value = getattr(pipeline, "forward_reference_", None)
-        axis = getattr(pipeline, "forward_axis_sensor_", None)
-        axis_list = None if axis is None else [float(a) for a in axis]
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            return value
-        source = {"axis": forward_axis_from if forward_axis else "option", "first-bout": "first-steps"}
-        return {"source": source.get(value, value), "axis": axis_list}
-
-    return read

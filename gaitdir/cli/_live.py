@@ -358,6 +358,15 @@ def live(
     placement: Annotated[
         str | None, typer.Option(help="Where the sensor is worn (default: as paired, else auto).")
     ] = None,
+    forward_axis: Annotated[
+        str | None,
+        typer.Option(
+            "--forward-axis",
+            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); wins over a stored "
+            "calibration and the sensor's mounting profile.",
+            show_default=False,
+        ),
+    ] = None,
     scan_timeout: Annotated[
         float, typer.Option("--scan-timeout", min=0.5, help="How long to look for the sensor (s).")
     ] = 10.0,
@@ -393,6 +402,7 @@ def live(
             speed=speed,
             faults=tuple(fault or ()),
             placement=placement,
+            forward_axis=forward_axis,
             virtual_kinds=_kinds_option(virtual_world),
             scan_timeout_s=scan_timeout,
             # a replay is not the wearer's walking of today: kept out of the history unless asked for
@@ -433,6 +443,7 @@ class _LiveRequest:
     speed: float = 1.0
     faults: tuple[str, ...] = ()
     placement: str | None = None
+    forward_axis: str | None = None
     virtual_kinds: tuple[str, ...] | list[str] = ()
     scan_timeout_s: float = 10.0
     # the demo replays a bundled recording: not the user's walking, so not in their history
@@ -458,11 +469,14 @@ async def _live_main(request: _LiveRequest, view: _View, hook: Any) -> LiveSumma
 
     from gaitdir.config import SensorStore
     from gaitdir.live import LiveSession
+    from gaitdir.model.front import resolve_forward_reference
     from gaitdir.recordings import read_recording
     from gaitdir.signal import PLACEMENTS
 
     placement = _check_placement(request.placement)
-    forward_axis = None
+    if request.forward_axis is not None:
+        resolve_forward_reference(option=request.forward_axis)  # a bad axis fails before connecting
+    remembered = None
     kind = request.sensor_kind
     remembered_kind = False
     target: str | None = None
@@ -472,7 +486,6 @@ async def _live_main(request: _LiveRequest, view: _View, hook: Any) -> LiveSumma
         # The virtual sensor is worn where the replayed recording was made.
         meta_placement = str(replayed.meta.get("placement", "")).lower()
         placement = placement or (meta_placement if meta_placement in PLACEMENTS else None)
-        forward_axis = replayed.meta.get("forward_axis") or None
     else:
         remembered = SensorStore().find(request.device) if request.device else SensorStore().default()
         if request.device is None and remembered is None:
@@ -483,10 +496,10 @@ async def _live_main(request: _LiveRequest, view: _View, hook: Any) -> LiveSumma
         if remembered is not None:
             target, kind, remembered_kind = remembered.address, remembered.kind, True
             placement = placement or remembered.placement
-            forward_axis = remembered.forward_axis
         else:
             target = request.device
     placement = placement or _DEFAULT_PLACEMENT.get(kind, "auto")
+    front = _live_front(request, remembered, kind, placement, replayed)
 
     async with contextlib.AsyncExitStack() as stack:
         backend: Any = None
@@ -506,12 +519,10 @@ async def _live_main(request: _LiveRequest, view: _View, hook: Any) -> LiveSumma
         view.connecting(f"{driver_cls.kind} {ble_device.name or target}")
         source = _open_session(driver_cls, ble_device, backend, end_signal)
         # --- history hook: the session's row follows its state snapshots (gaitdir.cli._history)
-        from gaitdir.cli._history import live_forward_reference
-
         hook.announce_recording(request.record)
         session = LiveSession(
             placement=placement,
-            forward_axis=forward_axis,
+            forward_axis=front,
             record_path=request.record,
             record_meta={"sensor": driver_cls.kind, "started": _now_iso()},
             label=request.label,
@@ -524,9 +535,6 @@ async def _live_main(request: _LiveRequest, view: _View, hook: Any) -> LiveSumma
             placement=placement,
             record=request.record,
             events=request.events,
-            forward_reference=live_forward_reference(
-                session, forward_axis, "file" if replayed is not None else "option"
-            ),
         )
         # --- end of the history hook's set-up
         with _stop_on_sigint(session), view:
@@ -548,6 +556,35 @@ def _now_iso() -> str:
     import datetime
 
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _live_front(
+    request: _LiveRequest, remembered: Any, kind: str, placement: str, replayed: Recording | None
+) -> Any:
+    """Where the wearer's front comes from in a live session: the user's axis (given now or at pairing),
+    else the sensor's stored calibration, else its mounting profile at this placement, else the first
+    steps (an assumption, reported as such).
+
+    A replayed recording stands for a sensor worn as its metadata says: its own ``forward_axis`` is the
+    front (source ``file``).
+    """
+    from gaitdir.model.front import resolve_forward_reference
+
+    if request.forward_axis is not None:
+        return resolve_forward_reference(option=request.forward_axis)
+    if replayed is not None:
+        return resolve_forward_reference(file_axis=replayed.meta.get("forward_axis") or None)
+    calibration = None if remembered is None else remembered.calibration
+    # A calibration holds for the placement it was made at.
+    usable = calibration is not None and calibration.placement in ("auto", placement)
+    return resolve_forward_reference(
+        option=None if remembered is None else remembered.forward_axis,
+        option_detail="given at pairing",
+        calibration=calibration.forward_axis if usable else None,
+        calibration_detail=calibration.describe() if usable else "",
+        sensor=kind,
+        placement=placement,
+    )
 
 
 async def _resolve(target: str, kind: str | None, backend: Any, timeout_s: float) -> tuple[type[Any], Any]:
@@ -632,7 +669,26 @@ def _summary_fields(summary: LiveSummary) -> str:
         fields.append(f"recording={summary.recording_path}")
     if summary.events_path is not None:
         fields.append(f"events={summary.events_path}")
+    reference = summary.forward_reference
+    if reference is not None:
+        fields.append(f"front={reference.source}")
+        if reference.axis is not None:
+            from gaitdir.model.front import format_axis
+
+            fields.append(f"front_axis={format_axis(reference.axis)}")
     return " ".join(fields)
+
+
+def _front_lines(reference: Any) -> list[str]:
+    """Where the front came from, and for an assumed one the one-line way to make it known."""
+    if reference is None:
+        return []
+    from gaitdir.model.front import CALIBRATE_HINT
+
+    lines = [f"front: {reference.describe()}"]
+    if not reference.known:
+        lines.append(f"note: {CALIBRATE_HINT}")
+    return lines
 
 
 class _PlainView(_View):
@@ -669,6 +725,9 @@ class _PlainView(_View):
 
     def finish(self, summary: LiveSummary) -> None:
         self.out.print("summary " + _summary_fields(summary), markup=False)
+        # stdout stays machine-readable (the summary line says front=...); the advice goes to stderr.
+        if summary.forward_reference is not None and not summary.forward_reference.known:
+            self.err.print(_front_lines(summary.forward_reference)[-1], markup=False)
 
 
 class _TerminalView(_View):
@@ -716,6 +775,15 @@ class _TerminalView(_View):
         details = Table.grid(padding=(0, 2))
         details.add_column(style="dim")
         details.add_column()
+        if s.forward_reference is not None:
+            front = Text(s.forward_reference.describe())
+            if not s.forward_reference.known:
+                front.stylize("yellow")
+            details.add_row("front", front)
+            if not s.forward_reference.known:
+                from gaitdir.model.front import CALIBRATE_HINT
+
+                details.add_row("", Text(CALIBRATE_HINT, style="yellow"))
         details.add_row("last step", last)
         details.add_row("cadence", f"{s.cadence_spm:.0f} steps/min")
         details.add_row("elapsed", _clock(s.elapsed_s) + f"  (stream {_clock(s.stream_time_s)})")
@@ -749,6 +817,7 @@ class _TerminalView(_View):
             extra.append(f"recording: {summary.recording_path}")
         if summary.events_path is not None:
             extra.append(f"events: {summary.events_path}")
+        extra.extend(_front_lines(summary.forward_reference))
         for line in extra:
             self.out.print(line, markup=False)
 

@@ -288,6 +288,7 @@ class _FileResult:
     forward: int
     backward: int
     output: str
+    forward_reference: dict[str, Any]
     # for `classify --history`: what the session row stores besides the counts
     meta: dict[str, str] | None = None
     duration_s: float = 0.0
@@ -298,6 +299,7 @@ class _FileResult:
             "steps": self.steps,
             "forward": self.forward,
             "backward": self.backward,
+            "forward_reference": self.forward_reference,
             "output": self.output,
         }
 
@@ -312,6 +314,7 @@ def _classify_one(
     placement: str | None,
     forward_axis: str | None,
 ) -> _FileResult:
+    from gaitdir.model.front import recording_forward_reference
     from gaitdir.pipeline import iter_classify_recording
     from gaitdir.recordings import read_recording, write_steps_csv
 
@@ -327,8 +330,9 @@ def _classify_one(
         recording = read_recording(path, format=None if fmt is None else fmt.value)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / name
+        front = recording_forward_reference(recording.meta, option=forward_axis)
         pieces = iter_classify_recording(
-            recording, model=model, placement=_placement_for(recording, placement), forward_axis=forward_axis
+            recording, model=model, placement=_placement_for(recording, placement), forward_axis=front
         )
         # Each chunk's steps are written while the worker thread conditions the next chunk. The file is
         # atomic: a temporary name in out_dir, renamed only once every step is written.
@@ -339,6 +343,7 @@ def _classify_one(
         counts["forward"],
         counts["backward"],
         str(target),
+        front.to_dict(),
         meta=dict(recording.meta),
         duration_s=recording.duration_s,
     )
@@ -357,11 +362,20 @@ def _counts_table(results: Sequence[_FileResult], total: dict[str, int]) -> Tabl
     table.add_column("steps", justify="right")
     table.add_column("forward", justify="right")
     table.add_column("backward", justify="right")
+    table.add_column("front from")
     for r in results:
-        table.add_row(r.path, str(r.steps), str(r.forward), str(r.backward))
+        table.add_row(r.path, str(r.steps), str(r.forward), str(r.backward), _front_cell(r.forward_reference))
     table.add_section()
-    table.add_row("total", str(total["steps"]), str(total["forward"]), str(total["backward"]))
+    table.add_row("total", str(total["steps"]), str(total["forward"]), str(total["backward"]), "")
     return table
+
+
+def _front_cell(reference: dict[str, Any]) -> str:
+    """The table's "front from" cell: the source, and the axis when one is known."""
+    from gaitdir.model.front import format_axis
+
+    axis = reference.get("axis")
+    return reference["source"] + ("" if axis is None else f" {format_axis(axis)}")
 
 
 def _stdout() -> Console:
@@ -412,8 +426,9 @@ def classify(
         str | None,
         typer.Option(
             "--forward-axis",
-            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: from the "
-            "file, else calibrated on the first steps.",
+            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: the "
+            "file's forward_axis, else its sensor's mounting profile at its placement, else assumed from "
+            "the first steps (reported as such).",
             show_default=False,
         ),
     ] = None,
@@ -516,7 +531,7 @@ def classify(
         from gaitdir.cli._history import add_classified
 
         try:
-            add_classified(results, forward_axis=forward_axis)
+            add_classified(results)
         except GaitdirError as exc:
             history_error = {"path": str(getattr(exc, "path", None) or "history"), "error": _one_line(exc)}
             _line("error", f"{exc} (the steps files are written)")
@@ -528,6 +543,12 @@ def classify(
         console = _stdout()
         console.print(_counts_table(results, total))
         console.print(f"steps written to {out}{os.sep} (one <stem>.steps.csv per file)")
+        assumed = sum(r.forward_reference["source"] == "first-steps" for r in results)
+        if assumed:
+            from gaitdir.model.front import CALIBRATE_HINT
+
+            which = "" if len(results) == 1 else f"{assumed} of {len(results)} files: "
+            _line("note", which + CALIBRATE_HINT)
     if errors or history_error is not None:
         if errors and not json_output and len(errors) + len(results) > 1:
             _line("error", f"{len(errors)} of {len(errors) + len(results)} inputs failed")

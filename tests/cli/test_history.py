@@ -59,7 +59,7 @@ def test_classify_history_adds_each_file_once(runner: CliRunner, tmp_path: Path,
             source["forward"],
             source["backward"],
         )
-        assert s["forward_reference"]["source"] == "first-steps"
+        assert s["forward_reference"] == source["forward_reference"]
     assert sum(d["steps"] for d in listed["days"]) == sum(f["steps"] for f in counts.values())
     assert sum(d["sessions"] for d in listed["days"]) == 2
 

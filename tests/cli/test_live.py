@@ -244,8 +244,11 @@ def test_on_a_terminal_live_shows_a_panel(
         assert text in shown
     assert "200 Hz sensor clock" in shown  # the rate actually received, measured
     assert "steps/min" in shown and "Ctrl-C stops" in shown
-    final = shown.strip().splitlines()[-1]
+    lines = shown.strip().splitlines()
+    final = lines[-2]
     assert final.endswith("(stream ended)") and " forward, " in final
+    # The panel and the summary say where the front came from (the replayed IPOL file knows its own).
+    assert "front" in shown and lines[-1] == "front: file (-z; the recording's forward_axis)"
 
 
 def test_a_killed_live_process_leaves_a_readable_recording(ipol_dir: Path, tmp_path: Path) -> None:

@@ -118,3 +118,25 @@ def test_repeated_packet_counter_rows_are_dropped(ipol_dir: Path) -> None:
     rec = read_recording(ipol_dir / "11-1_lb.txt")
     assert rec.n_samples == n_data_rows(ipol_dir / "11-1_lb.txt") - 1
     assert np.all(np.diff(rec.time_s) > 0)
+
+
+def test_lower_back_front_is_minus_z_in_every_trial(ipol_dir: Path) -> None:
+    """The reader's ``forward_axis: -z`` for the lower back holds for every trial here: along -z the trunk
+    moves fastest just after each contact and slowest in late stance (the inverted pendulum's swing
+    points along the direction of travel, which is forward in every IPOL trial)."""
+    from gaitdir.features import pendular_index, step_features
+    from gaitdir.model import ap_sign_from_axis, parse_forward_axis
+    from gaitdir.signal import detect_steps
+
+    paths = sorted(ipol_dir.glob("*_lb.txt"))
+    assert len(paths) >= 70
+    for path in paths:
+        rec = read_recording(path)
+        front = parse_forward_axis(rec.meta["forward_axis"])
+        swings = []
+        for batch in detect_steps(rec, placement="lower_back"):
+            if len(batch):
+                sign = ap_sign_from_axis(front, batch)
+                assert sign != 0.0, path.name
+                swings.append(pendular_index(step_features(batch, ap_sign=sign)))
+        assert float(np.median(np.concatenate(swings))) > 0, path.name

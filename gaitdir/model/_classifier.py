@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from gaitdir.model import CLASSES
+from gaitdir.model._predictor import CLASSES
 
 __all__ = ["DirectionClassifier"]
 
