@@ -235,17 +235,19 @@ def _orient_ap(
     if front is None or ap.size == 0:
         return ap, False
     front = np.asarray(front, dtype=float)
-    sign = np.ones(ap.shape[0], dtype=np.float32)
-    previous, lo_k = 1.0, int(k[0])
+    out = ap.copy()
+    previous, lo = 1.0, 0
     for hi_k, axis in ap_axes:
         if axis is not None:
             cos = float(np.dot(front, np.asarray(axis, dtype=float)))
             # nearly perpendicular: no information, keep the last sign (the AP signal is continuous)
             if abs(cos) >= 0.2:
                 previous = float(np.sign(cos))
-        sign[(k >= lo_k) & (k < hi_k)] = previous
-        lo_k = hi_k
-    return ap * sign, True
+        hi = int(np.searchsorted(k, hi_k, side="left"))  # k ascends: the chunk's samples are [lo, hi)
+        if previous < 0:
+            out[lo:hi] *= -1
+        lo = hi
+    return out, True
 
 
 def cadence_series(
@@ -328,13 +330,16 @@ def _direction_runs(steps: StepTable) -> list[tuple[float, float, str]]:
 
 def _time_axis(ax: Axes, duration_s: float) -> str:
     """Format the shared time axis in s, min:s or h:min as the duration needs; returns its label."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
     if duration_s <= 300:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 2, 5, 10]))
         return "time (s)"
+    # ticks on round minutes or hours
+    nice = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
+    step = next((n for n in nice if duration_s / n <= 10), nice[-1])
+    ax.xaxis.set_major_locator(MultipleLocator(step))
     if duration_s <= 3 * 3600:
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 2, 3, 6, 10]))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v // 60)}:{int(v % 60):02d}"))
         return "time (min:s)"
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v // 3600)}:{int(v % 3600 // 60):02d}"))
@@ -721,10 +726,20 @@ def history_figure(days: Sequence[DayTotal], *, today: dt.date | None = None) ->
 
 
 def figure_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes."""
+    """The figure as PNG bytes, in 256 colours.
+
+    A figure of lines and flat colours loses nothing visible in a palette, and its file (and the page
+    that embeds it) becomes about a third of the full-colour size.
+    """
+    from PIL import Image  # installed with matplotlib, which draws through it
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
-    return buffer.getvalue()
+    with Image.open(io.BytesIO(buffer.getvalue())) as image:
+        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    out = io.BytesIO()
+    palette.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def _clock(seconds: float) -> str:
