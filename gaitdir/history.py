@@ -416,6 +416,12 @@ class History:
             raise
         return self
 
+    def set_timeout(self, timeout_s: float) -> None:
+        """How long later writes wait for another process's write (s)."""
+        self.timeout_s = timeout_s
+        if self._conn is not None:
+            self._conn.execute(f"PRAGMA busy_timeout = {max(0, round(timeout_s * 1000))}")
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         if self._conn is not None:
@@ -886,10 +892,15 @@ class LiveRecorder:
         session_id = self.session_id_
         self._attempt(lambda: self.history.heartbeat(session_id), None)
 
-    def finish(self, summary: Any, *, status: str = "completed") -> None:
-        """Final counts and status from a :class:`~gaitdir.live.LiveSummary` (or the last state)."""
+    def finish(self, summary: Any, *, status: str = "completed", timeout_s: float = 5.0) -> None:
+        """Final counts and status from a :class:`~gaitdir.live.LiveSummary` (or the last state).
+
+        The session is over, so this write may wait ``timeout_s`` for another process's write; the
+        updates while streaming wait only as long as the history was opened with.
+        """
         if self._given_up:
             return
+        self.history.set_timeout(timeout_s)
         if self.session_id_ is None:
             if not getattr(summary, "samples", 0):
                 return  # never streamed: nothing to keep

@@ -490,3 +490,27 @@ def test_recorder_survives_an_unwritable_history(tmp_path: Path) -> None:
     recorder.finish(Summary(4, 4, 0, 4.0))
     assert len(errors) == 1 and "read-only" in str(errors[0])
     assert recorder.session_id_ is None
+
+
+def test_recorder_retries_after_a_lock_and_warns_once(db: Path) -> None:
+    history = History(db).open()
+    history.set_timeout(0.05)
+    errors: list[HistoryError] = []
+    now = [0.0]
+    recorder = LiveRecorder(history, on_error=errors.append, clock=lambda: now[0])
+    recorder.observe(State(10, 1, 0, 1.0))
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    for i in range(2, 6):  # the other writer holds the lock for these updates
+        now[0] = float(i)
+        recorder.observe(State(10 * i, i, 0, float(i)))
+    other.execute("COMMIT")
+    other.close()
+    assert len(errors) == 1 and "locked" in str(errors[0])
+    now[0] = 7.0
+    recorder.observe(State(70, 7, 0, 7.0))
+    assert recorder.session_id_ is not None
+    assert history.session(recorder.session_id_).steps == 7
+    recorder.finish(Summary(80, 8, 0, 8.0))
+    assert history.session(recorder.session_id_).status == "completed"
+    history.close()

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------------------------------
-# Shared helpers
+# What the commands share
 
 
 def _parse_since(value: str | None) -> str | None:
@@ -461,6 +461,10 @@ class LiveHistoryHook:
 
         try:
             self._store = History().open()
+            # While streaming, a write waits at most a quarter of a second for another process: it runs
+            # on the event loop that receives the sensor's frames. A write that could not wait is
+            # retried at the next update; the final one waits longer.
+            self._store.set_timeout(0.25)
         except HistoryError as exc:
             self._warn(exc)
             return
