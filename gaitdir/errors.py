@@ -52,3 +52,11 @@ class DeviceError(GaitdirError):
 
 class DatasetError(GaitdirError):
     """A dataset download or check failed."""
+
+
+class HistoryError(GaitdirError):
+    """The session history cannot be opened, read or written (locked, read-only, newer, not a history)."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        self.path = None if path is None else str(path)
+        super().__init__(message)

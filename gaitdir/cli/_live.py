@@ -383,6 +383,15 @@ def live(
     virtual_world: Annotated[
         str | None, typer.Option("--virtual-world", envvar=VIRTUAL_WORLD_ENV, hidden=True)
     ] = None,
+    history: Annotated[
+        bool | None,
+        typer.Option(
+            "--history/--no-history",
+            help="Save the session in your history (`gaitdir history`); default: yes for a sensor, no for "
+            "a --virtual replay.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Count forward and backward steps live from a sensor (Ctrl-C stops and prints a summary)."""
     with _user_errors():
@@ -406,6 +415,8 @@ def live(
             forward_axis=forward_axis,
             virtual_kinds=_kinds_option(virtual_world),
             scan_timeout_s=scan_timeout,
+            # a replay is not the wearer's walking of today: kept out of the history unless asked for
+            history=history if history is not None else virtual is None,
         )
         _run_live_command(request)
 
@@ -445,16 +456,25 @@ class _LiveRequest:
     forward_axis: str | None = None
     virtual_kinds: tuple[str, ...] | list[str] = ()
     scan_timeout_s: float = 10.0
+    # the demo replays a bundled recording: not the user's walking, so not in their history
+    history: bool = False
 
 
 def _run_live_command(request: _LiveRequest) -> None:
+    from gaitdir.cli._history import LiveHistoryHook
+
     out = _stdout()
     view = _TerminalView(out) if out.is_terminal else _PlainView(out, _stderr())
-    summary = _run_async(_live_main(request, view))
+    hook = LiveHistoryHook(request.history, _stderr())
+    try:
+        summary = _run_async(_live_main(request, view, hook))
+    finally:
+        hook.close()
     view.finish(summary)
+    hook.tell(out if out.is_terminal else _stderr())
 
 
-async def _live_main(request: _LiveRequest, view: _View) -> LiveSummary:
+async def _live_main(request: _LiveRequest, view: _View, hook: Any) -> LiveSummary:
     import asyncio
 
     from gaitdir.config import SensorStore
@@ -517,24 +537,35 @@ async def _live_main(request: _LiveRequest, view: _View) -> LiveSummary:
         driver_cls, ble_device = await _resolve(target, known_kind, backend, request.scan_timeout_s)
         view.connecting(f"{driver_cls.kind} {ble_device.name or target}")
         source = _open_session(driver_cls, ble_device, backend, end_signal)
+        # --- history hook: the session's row follows its state snapshots (gaitdir.cli._history)
+        hook.announce_recording(request.record)
         session = LiveSession(
             placement=placement,
             forward_axis=front,
             record_path=request.record,
-            record_meta={"sensor": driver_cls.kind},
+            record_meta={"sensor": driver_cls.kind, "started": _now_iso()},
             label=request.label,
             events_path=request.events,
             duration_s=request.duration_s,
-            observer=view.update,
+            observer=hook.observer(view.update),
         )
+        hook.start(
+            sensor=driver_cls.kind if replayed is None else f"{driver_cls.kind} (virtual)",
+            placement=placement,
+            record=request.record,
+            events=request.events,
+        )
+        # --- end of the history hook's set-up
         with _stop_on_sigint(session), view:
-            try:
-                return await session.run(source)
-            except asyncio.CancelledError:
-                # Ctrl-C where no signal handler can be installed: the session shut down cleanly first.
-                summary = getattr(session, "summary_", None)
-                if summary is None:
-                    raise
+            async with hook.running(session):
+                try:
+                    summary = await session.run(source)
+                except asyncio.CancelledError:
+                    # Ctrl-C where no signal handler can be installed: the session shut down cleanly first.
+                    summary = getattr(session, "summary_", None)
+                    if summary is None:
+                        raise
+                hook.finish(summary)
                 return summary
     raise AssertionError("unreachable")
 
@@ -555,6 +586,13 @@ def _sensor_front(sensor: Any, placement: str, option: str | None = None) -> Any
         sensor=sensor.kind,
         placement=placement,
     )
+
+
+def _now_iso() -> str:
+    """Now, in local time with its UTC offset (the recording's ``started`` metadata)."""
+    import datetime
+
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def _live_front(

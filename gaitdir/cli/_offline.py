@@ -289,6 +289,9 @@ class _FileResult:
     backward: int
     output: str
     forward_reference: dict[str, Any]
+    # for `classify --history`: what the session row stores besides the counts
+    meta: dict[str, str] | None = None
+    duration_s: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -335,7 +338,14 @@ def _classify_one(
         # atomic: a temporary name in out_dir, renamed only once every step is written.
         write_steps_csv(target, counted(pieces))
     return _FileResult(
-        str(path), counts["steps"], counts["forward"], counts["backward"], str(target), front.to_dict()
+        str(path),
+        counts["steps"],
+        counts["forward"],
+        counts["backward"],
+        str(target),
+        front.to_dict(),
+        meta=dict(recording.meta),
+        duration_s=recording.duration_s,
     )
 
 
@@ -422,6 +432,12 @@ def classify(
             show_default=False,
         ),
     ] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history", help="Also add each classified file to your session history (`gaitdir history`)."
+        ),
+    ] = False,
 ) -> None:
     """Find every step in recorded files and label it forward or backward.
 
@@ -509,8 +525,19 @@ def classify(
         "forward": sum(r.forward for r in results),
         "backward": sum(r.backward for r in results),
     }
+    history_error: dict[str, str] | None = None
+    if history and results:
+        # Only on request: batch research must not fill a personal history.
+        from gaitdir.cli._history import add_classified
+
+        try:
+            add_classified(results)
+        except GaitdirError as exc:
+            history_error = {"path": str(getattr(exc, "path", None) or "history"), "error": _one_line(exc)}
+            _line("error", f"{exc} (the steps files are written)")
     if json_output:
-        payload = {"files": [r.to_dict() for r in results], "total": total, "errors": errors}
+        reported = errors + ([history_error] if history_error is not None else [])
+        payload = {"files": [r.to_dict() for r in results], "total": total, "errors": reported}
         typer.echo(json.dumps(payload))
     elif results:
         console = _stdout()
@@ -522,8 +549,8 @@ def classify(
 
             which = "" if len(results) == 1 else f"{assumed} of {len(results)} files: "
             _line("note", which + CALIBRATE_HINT)
-    if errors:
-        if not json_output and len(errors) + len(results) > 1:
+    if errors or history_error is not None:
+        if errors and not json_output and len(errors) + len(results) > 1:
             _line("error", f"{len(errors)} of {len(errors) + len(results)} inputs failed")
         raise typer.Exit(1)
 
