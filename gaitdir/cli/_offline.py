@@ -631,7 +631,13 @@ def train(
             f"steps): {entry['why']}",
             markup=False,
         )
-    if summary["synthetic_backward"]:
+    if summary["backward_source"] == "real+mirrored-ap":
+        console.print(
+            f"backward class: real labelled steps of fewer than 10 people, with synthetic ones added "
+            f"({summary['synthetic_backward_transform']}) so that the direction of travel decides, not "
+            "who walked (--synthetic-backward never: real steps only)"
+        )
+    elif summary["synthetic_backward"]:
         console.print(
             f"backward class: synthetic, {summary['synthetic_backward_transform']}; "
             "it is not real backward walking"
