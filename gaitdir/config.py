@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from gaitdir.errors import GaitdirError
 
 __all__ = [
     "CONFIG_DIR_ENV",
+    "Calibration",
     "RememberedSensor",
     "SensorStore",
     "config_dir",
@@ -54,6 +55,32 @@ def config_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """A forward axis found by walking forward with the sensor worn (``gaitdir calibrate``).
+
+    Attributes
+    ----------
+    forward_axis : tuple of 3 floats
+        Unit vector of the wearer's front in sensor coordinates.
+    date : str
+        When it was made (ISO 8601, UTC).
+    steps : int
+        Forward steps it rests on.
+    placement : str
+        Where the sensor was worn during the calibration walk.
+    """
+
+    forward_axis: tuple[float, float, float]
+    date: str
+    steps: int
+    placement: str = "auto"
+
+    def describe(self) -> str:
+        """``"calibrated 2026-12-05 on 12 steps"``."""
+        return f"calibrated {self.date[:10]} on {self.steps} steps"
+
+
+@dataclass(frozen=True)
 class RememberedSensor:
     """One paired sensor.
 
@@ -68,7 +95,9 @@ class RememberedSensor:
     placement : str
         Where it is worn (``"chest"``, ``"lower_back"``, ``"arm"``...; ``"auto"`` = let the pipeline decide).
     forward_axis : str, optional
-        The sensor axis pointing to the wearer's front when known (e.g. ``"+x"``), else None.
+        The sensor axis pointing to the wearer's front as the user gave it at pairing (e.g. ``"+x"``).
+    calibration : Calibration, optional
+        The forward axis found by ``gaitdir calibrate`` (used when the user gave none).
     """
 
     name: str
@@ -76,6 +105,7 @@ class RememberedSensor:
     kind: str
     placement: str = "auto"
     forward_axis: str | None = None
+    calibration: Calibration | None = None
 
     def matches(self, name_or_address: str) -> bool:
         """True when ``name_or_address`` is this sensor's address (case-insensitive) or exact name."""
@@ -193,6 +223,30 @@ class SensorStore:
             f"no remembered sensor called {name_or_address!r} (see `gaitdir devices` for the list)"
         )
 
+    def set_calibration(self, name_or_address: str, calibration: Calibration | None) -> RememberedSensor:
+        """Store (or, with None, remove) the calibration of a remembered sensor; its place and the default
+        are kept.
+
+        Returns
+        -------
+        RememberedSensor
+            The updated entry.
+
+        Raises
+        ------
+        GaitdirError
+            When no remembered sensor matches.
+        """
+        default_address, sensors = self._load()
+        for i, sensor in enumerate(sensors):
+            if sensor.matches(name_or_address):
+                sensors[i] = replace(sensor, calibration=calibration)
+                self._save(default_address, sensors)
+                return sensors[i]
+        raise GaitdirError(
+            f"no remembered sensor called {name_or_address!r} (see `gaitdir devices` for the list)"
+        )
+
     # --- file format -----------------------------------------------------------------------------------
 
     def _load(self) -> tuple[str | None, list[RememberedSensor]]:
@@ -251,6 +305,7 @@ def _parse_store(data: object, path: Path) -> tuple[str | None, list[RememberedS
         if missing:
             raise GaitdirError(f"{path}: sensors[{i}] lacks {', '.join(missing)}")
         forward_axis = entry.get("forward_axis")
+        calibration = _parse_calibration(entry.get("calibration"), path, i)
         sensors.append(
             RememberedSensor(
                 name=str(entry.get("name") or ""),
@@ -258,6 +313,31 @@ def _parse_store(data: object, path: Path) -> tuple[str | None, list[RememberedS
                 kind=entry["kind"],
                 placement=str(entry.get("placement") or "auto"),
                 forward_axis=None if forward_axis in (None, "") else str(forward_axis),
+                calibration=calibration,
             )
         )
     return default, sensors
+
+
+def _parse_calibration(value: object, path: Path, i: int) -> Calibration | None:
+    if value is None:
+        return None
+    where = f"{path}: sensors[{i}].calibration"
+    if not isinstance(value, dict):
+        raise GaitdirError(f"{where} must be an object")
+    axis = value.get("forward_axis")
+    if (
+        not isinstance(axis, list)
+        or len(axis) != 3
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in axis)
+    ):
+        raise GaitdirError(f"{where}.forward_axis must be three numbers; calibrate again")
+    steps = value.get("steps")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise GaitdirError(f"{where}.steps must be a positive whole number; calibrate again")
+    return Calibration(
+        forward_axis=(float(axis[0]), float(axis[1]), float(axis[2])),
+        date=str(value.get("date") or ""),
+        steps=steps,
+        placement=str(value.get("placement") or "auto"),
+    )

@@ -37,6 +37,7 @@ import numpy as np
 
 from gaitdir.devices import EventKind, ImuBatch, StreamEvent
 from gaitdir.errors import GaitdirError
+from gaitdir.model.front import ForwardReference, format_axis
 
 __all__ = [
     "ConnectionState",
@@ -161,6 +162,8 @@ class LiveState:
         Successful reconnects.
     sensor_stops : int
         Times the sensor stopped the stream by itself (it is restarted).
+    forward_reference : ForwardReference or None
+        Where the wearer's front comes from (None only for a pipeline that does not say).
     """
 
     connection: str
@@ -179,6 +182,7 @@ class LiveState:
     gaps: int
     reconnects: int
     sensor_stops: int
+    forward_reference: ForwardReference | None = None
 
     @property
     def steps(self) -> int:
@@ -209,6 +213,8 @@ class LiveSummary:
         The closed recording, when one was written.
     events_path : Path, optional
         The closed events file, when one was written.
+    forward_reference : ForwardReference or None
+        Where the wearer's front came from.
     """
 
     steps: int
@@ -226,6 +232,7 @@ class LiveSummary:
     end_detail: str = ""
     recording_path: Path | None = None
     events_path: Path | None = None
+    forward_reference: ForwardReference | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -245,6 +252,7 @@ class LiveSummary:
             "end_detail": self.end_detail,
             "recording": None if self.recording_path is None else str(self.recording_path),
             "events": None if self.events_path is None else str(self.events_path),
+            "forward_reference": None if self.forward_reference is None else self.forward_reference.to_dict(),
         }
 
 
@@ -318,8 +326,10 @@ class LiveSession:
         forward_axis=forward_axis)`` with the shipped model.
     placement : str
         Sensor placement for the default pipeline and the recording's metadata.
-    forward_axis : str, optional
-        Known forward axis for the default pipeline and the recording's metadata.
+    forward_axis : ForwardReference or str, optional
+        The wearer's front for the default pipeline (a :class:`~gaitdir.model.front.ForwardReference`
+        says where it came from; a plain axis counts as given by the user); written into the recording's
+        metadata when known. None: assumed from the first steps.
     record_path : str or Path, optional
         Write the raw samples to this gaitdir CSV (``<path>.partial`` while streaming, renamed when the
         session ends).
@@ -346,7 +356,7 @@ class LiveSession:
         pipeline: Any = None,
         *,
         placement: str = "auto",
-        forward_axis: str | None = None,
+        forward_axis: ForwardReference | str | None = None,
         record_path: str | Path | None = None,
         record_meta: Mapping[str, str] | None = None,
         label: str | None = None,
@@ -408,6 +418,9 @@ class LiveSession:
             self._stop_event.set()
         self._counters = _Counters(started_wall_s=self.clock())
         self._pipeline = self.pipeline if self.pipeline is not None else self._default_pipeline()
+        start = getattr(self._pipeline, "start", None)
+        if start is not None:
+            start()  # the model is loaded and the front known before the first snapshot says where it is
         self._writer: Any = None
         self._last_flush_wall_s = self.clock()
         self._iterator: AsyncIterator[ImuBatch | StreamEvent] | None = None
@@ -556,8 +569,11 @@ class LiveSession:
         kind = _sensor_kind(self._source)
         if kind:
             meta["sensor"] = kind
-        if self.forward_axis:
-            meta["forward_axis"] = self.forward_axis
+        reference = self._forward_reference()
+        if reference is not None and reference.axis is not None:
+            # A later `classify` of the recording then uses the same front (as the file's).
+            meta["forward_axis"] = format_axis(reference.axis)
+            meta["forward_reference"] = reference.source
         meta.update(dict(self.record_meta or {}))
         self._writer_has_gyro = has_gyro
         writer = RecordingWriter(
@@ -644,7 +660,12 @@ class LiveSession:
             gaps=c.gaps,
             reconnects=c.reconnects,
             sensor_stops=c.sensor_stops,
+            forward_reference=self._forward_reference(),
         )
+
+    def _forward_reference(self) -> ForwardReference | None:
+        reference = getattr(self._pipeline, "forward_reference_", None)
+        return reference if isinstance(reference, ForwardReference) else None
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -712,6 +733,7 @@ class LiveSession:
                 end_detail=c.end_detail,
                 recording_path=recording,
                 events_path=events,
+                forward_reference=self._forward_reference(),
             )
 
 
@@ -766,3 +788,79 @@ def _rate(batches: collections.deque[tuple[float, float, int]], clock_index: int
         return 0.0
     # The first batch's samples lie before the window's start instant.
     return sum(n for *_, n in list(batches)[1:]) / span
+
+
+class _CalibrationFeed:
+    """Stands in for the step pipeline of a :class:`LiveSession`: feeds a front calibrator instead.
+
+    The session keeps doing what it does for any stream (one time base across reconnects, repeated
+    samples dropped, a recording if asked); the calibrator asks to stop once it has its walk.
+    """
+
+    def __init__(self, calibrator: Any, on_done: Callable[[], None]) -> None:
+        self.calibrator = calibrator
+        self.on_done = on_done
+
+    def start(self) -> _CalibrationFeed:
+        return self
+
+    def update(self, time_s: np.ndarray, acc_mps2: np.ndarray, gyr_radps: np.ndarray | None = None) -> Any:
+        from gaitdir.pipeline import StepTable
+
+        self.calibrator.update(time_s, acc_mps2, gyr_radps)
+        if self.calibrator.done_:
+            self.on_done()
+        return StepTable()
+
+    def flush(self) -> Any:
+        from gaitdir.pipeline import StepTable
+
+        return StepTable()
+
+
+async def run_calibration(
+    source: StreamSource,
+    calibrator: Any,
+    *,
+    timeout_s: float = 60.0,
+    observer: Callable[[LiveState], None] | None = None,
+    record_path: str | Path | None = None,
+) -> Any:
+    """Calibrate the wearer's front live: the stream of a sensor worn while the user walks forward.
+
+    Parameters
+    ----------
+    source : StreamSource
+        The sensor's stream (a :class:`~gaitdir.devices.SensorSession`, real or virtual).
+    calibrator : FrontCalibrator
+        Fed with every sample; the session stops as soon as it has its walk (``done_``).
+    timeout_s : float, default=60.0
+        Give up after this many wall-clock seconds (the calibrator then answers with what it has).
+    observer : callable, optional
+        Receives :class:`LiveState` snapshots (connection, samples) as a live session's observer does.
+    record_path : str or Path, optional
+        Also record the calibration walk (gaitdir CSV).
+
+    Returns
+    -------
+    FrontCalibration
+
+    Raises
+    ------
+    CalibrationError
+        The walk gave no clear answer (the message says why).
+    """
+    session: LiveSession | None = None
+
+    def done() -> None:
+        if session is not None:
+            session.request_stop()
+
+    session = LiveSession(
+        _CalibrationFeed(calibrator, done),
+        duration_s=timeout_s,
+        observer=observer,
+        record_path=record_path,
+    )
+    await session.run(source)
+    return calibrator.finish()

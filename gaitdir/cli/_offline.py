@@ -288,6 +288,10 @@ class _FileResult:
     forward: int
     backward: int
     output: str
+    forward_reference: dict[str, Any]
+    # for `classify --history`: what the session row stores besides the counts
+    meta: dict[str, str] | None = None
+    duration_s: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -295,6 +299,7 @@ class _FileResult:
             "steps": self.steps,
             "forward": self.forward,
             "backward": self.backward,
+            "forward_reference": self.forward_reference,
             "output": self.output,
         }
 
@@ -309,6 +314,7 @@ def _classify_one(
     placement: str | None,
     forward_axis: str | None,
 ) -> _FileResult:
+    from gaitdir.model.front import recording_forward_reference
     from gaitdir.pipeline import iter_classify_recording
     from gaitdir.recordings import read_recording, write_steps_csv
 
@@ -324,13 +330,23 @@ def _classify_one(
         recording = read_recording(path, format=None if fmt is None else fmt.value)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / name
+        front = recording_forward_reference(recording.meta, option=forward_axis)
         pieces = iter_classify_recording(
-            recording, model=model, placement=_placement_for(recording, placement), forward_axis=forward_axis
+            recording, model=model, placement=_placement_for(recording, placement), forward_axis=front
         )
         # Each chunk's steps are written while the worker thread conditions the next chunk. The file is
         # atomic: a temporary name in out_dir, renamed only once every step is written.
         write_steps_csv(target, counted(pieces))
-    return _FileResult(str(path), counts["steps"], counts["forward"], counts["backward"], str(target))
+    return _FileResult(
+        str(path),
+        counts["steps"],
+        counts["forward"],
+        counts["backward"],
+        str(target),
+        front.to_dict(),
+        meta=dict(recording.meta),
+        duration_s=recording.duration_s,
+    )
 
 
 def _plain_table() -> Table:
@@ -346,11 +362,20 @@ def _counts_table(results: Sequence[_FileResult], total: dict[str, int]) -> Tabl
     table.add_column("steps", justify="right")
     table.add_column("forward", justify="right")
     table.add_column("backward", justify="right")
+    table.add_column("front from")
     for r in results:
-        table.add_row(r.path, str(r.steps), str(r.forward), str(r.backward))
+        table.add_row(r.path, str(r.steps), str(r.forward), str(r.backward), _front_cell(r.forward_reference))
     table.add_section()
-    table.add_row("total", str(total["steps"]), str(total["forward"]), str(total["backward"]))
+    table.add_row("total", str(total["steps"]), str(total["forward"]), str(total["backward"]), "")
     return table
+
+
+def _front_cell(reference: dict[str, Any]) -> str:
+    """The table's "front from" cell: the source, and the axis when one is known."""
+    from gaitdir.model.front import format_axis
+
+    axis = reference.get("axis")
+    return reference["source"] + ("" if axis is None else f" {format_axis(axis)}")
 
 
 def _stdout() -> Console:
@@ -401,11 +426,18 @@ def classify(
         str | None,
         typer.Option(
             "--forward-axis",
-            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: from the "
-            "file, else calibrated on the first steps.",
+            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: the "
+            "file's forward_axis, else its sensor's mounting profile at its placement, else assumed from "
+            "the first steps (reported as such).",
             show_default=False,
         ),
     ] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history", help="Also add each classified file to your session history (`gaitdir history`)."
+        ),
+    ] = False,
 ) -> None:
     """Find every step in recorded files and label it forward or backward.
 
@@ -493,15 +525,32 @@ def classify(
         "forward": sum(r.forward for r in results),
         "backward": sum(r.backward for r in results),
     }
+    history_error: dict[str, str] | None = None
+    if history and results:
+        # Only on request: batch research must not fill a personal history.
+        from gaitdir.cli._history import add_classified
+
+        try:
+            add_classified(results)
+        except GaitdirError as exc:
+            history_error = {"path": str(getattr(exc, "path", None) or "history"), "error": _one_line(exc)}
+            _line("error", f"{exc} (the steps files are written)")
     if json_output:
-        payload = {"files": [r.to_dict() for r in results], "total": total, "errors": errors}
+        reported = errors + ([history_error] if history_error is not None else [])
+        payload = {"files": [r.to_dict() for r in results], "total": total, "errors": reported}
         typer.echo(json.dumps(payload))
     elif results:
         console = _stdout()
         console.print(_counts_table(results, total))
         console.print(f"steps written to {out}{os.sep} (one <stem>.steps.csv per file)")
-    if errors:
-        if not json_output and len(errors) + len(results) > 1:
+        assumed = sum(r.forward_reference["source"] == "first-steps" for r in results)
+        if assumed:
+            from gaitdir.model.front import CALIBRATE_HINT
+
+            which = "" if len(results) == 1 else f"{assumed} of {len(results)} files: "
+            _line("note", which + CALIBRATE_HINT)
+    if errors or history_error is not None:
+        if errors and not json_output and len(errors) + len(results) > 1:
             _line("error", f"{len(errors)} of {len(errors) + len(results)} inputs failed")
         raise typer.Exit(1)
 
@@ -529,8 +578,8 @@ def train(
         SyntheticBackward,
         typer.Option(
             "--synthetic-backward",
-            help="Add AP-mirrored copies of the real forward steps as a backward class: 'auto' only when "
-            "the data has no real backward step.",
+            help="Add AP-mirrored copies of the real forward steps as a backward class: 'auto' unless the "
+            "real backward steps come from at least 10 people (fewer teach who walked, not which way).",
         ),
     ] = SyntheticBackward.auto,
 ) -> None:
@@ -555,6 +604,8 @@ def train(
         "synthetic_backward_steps": int(meta.get("synthetic_backward_steps") or 0),
         "synthetic_backward_transform": meta.get("synthetic_backward_transform"),
         "backward_source": meta.get("backward_source"),
+        "placements": meta.get("placements", {}),
+        "left_out": meta.get("left_out", []),
     }
     if json_output:
         typer.echo(json.dumps(summary))
@@ -572,7 +623,21 @@ def train(
     table.add_row("forward", str(real.get("forward", 0)), "0")
     table.add_row("backward", str(real.get("backward", 0)), str(summary["synthetic_backward_steps"]))
     console.print(table)
-    if summary["synthetic_backward"]:
+    placements = ", ".join(f"{p} ({n} steps)" for p, n in summary["placements"].items())
+    console.print(f"placements learned from: {placements}")
+    for entry in summary["left_out"]:
+        console.print(
+            f"left out: {entry['placement']} ({entry['recordings']} recordings, {entry['steps']} labelled "
+            f"steps): {entry['why']}",
+            markup=False,
+        )
+    if summary["backward_source"] == "real+mirrored-ap":
+        console.print(
+            f"backward class: real labelled steps of fewer than 10 people, with synthetic ones added "
+            f"({summary['synthetic_backward_transform']}) so that the direction of travel decides, not "
+            "who walked (--synthetic-backward never: real steps only)"
+        )
+    elif summary["synthetic_backward"]:
         console.print(
             f"backward class: synthetic, {summary['synthetic_backward_transform']}; "
             "it is not real backward walking"
@@ -634,6 +699,17 @@ def _print_report(report: dict[str, Any]) -> None:
         console.print(table)
     direction = report.get("direction", {})
     console.print()
+    for entry in direction.get("left_out", []):
+        console.print(
+            f"direction not scored for {entry['placement']} ({entry['recordings']} recordings): "
+            f"{entry['why']}",
+            markup=False,
+        )
+    if "real" not in direction:
+        console.print("direction: no recording from a placement where it is meaningful; not scored")
+        return
+    placements = ", ".join(f"{p} ({n} steps)" for p, n in direction.get("placements", {}).items())
+    console.print(f"direction scored on: {placements}")
     console.print("direction on real labelled steps (wearer's front known)")
     console.print(_direction_table(direction.get("real", {})))
     console.print()

@@ -27,6 +27,7 @@ from bleak.exc import BleakError
 
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.errors import DeviceError
+from gaitdir.mounting import MountingProfile
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,9 @@ class SensorDriver(abc.ABC):
     default_range_g: ClassVar[float] = 8.0
     has_gyro: ClassVar[bool] = False
     timestamps: ClassVar[TimestampSource] = "sensor"
+    #: Where the family's axes point on the case and the placements that fix the wearer's front
+    #: (:data:`gaitdir.mounting.MOUNTING_PROFILES`); ``None`` for a family without one.
+    mounting: ClassVar[MountingProfile | None] = None
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ from gaitdir.devices._codeccommon import (
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.devices._untimed import DerivedClockDriverMixin
 from gaitdir.errors import DeviceError
+from gaitdir.mounting import MOUNTING_PROFILES, MountingProfile
 
 SERVICE_UUID = "326a9000-85cb-9195-d9dd-464cfbbae75a"
 COMMAND_UUID = "326a9001-85cb-9195-d9dd-464cfbbae75a"
@@ -283,6 +284,7 @@ class MetaMotionDriver(DerivedClockDriverMixin):
     """
 
     kind: ClassVar[str] = "metamotion"
+    mounting: ClassVar[MountingProfile | None] = MOUNTING_PROFILES["metamotion"]
     service_uuids: ClassVar[tuple[str, ...]] = (SERVICE_UUID,)
     name_prefixes: ClassVar[tuple[str, ...]] = ("MetaWear", "MetaMotion")
     default_sample_rate_hz: ClassVar[float] = 100.0

@@ -28,6 +28,7 @@ from gaitdir.devices._codeccommon import FrameError, WrapUnwrapper
 from gaitdir.devices._eventful import EventfulDecoder, EventfulDriverMixin
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.errors import DeviceError
+from gaitdir.mounting import MOUNTING_PROFILES, MountingProfile
 
 logger = logging.getLogger(__name__)
 
@@ -371,6 +372,7 @@ class MovesenseDriver(EventfulDriverMixin):
     """
 
     kind: ClassVar[str] = "movesense"
+    mounting: ClassVar[MountingProfile | None] = MOUNTING_PROFILES["movesense"]
     service_uuids: ClassVar[tuple[str, ...]] = (SERVICE_UUID,)
     name_prefixes: ClassVar[tuple[str, ...]] = ("Movesense",)
     default_sample_rate_hz: ClassVar[float] = 104.0

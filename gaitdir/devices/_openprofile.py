@@ -39,6 +39,7 @@ from gaitdir.devices._codeccommon import (
 from gaitdir.devices._eventful import EventfulDecoder, EventfulDriverMixin
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.errors import DeviceError
+from gaitdir.mounting import MOUNTING_PROFILES, MountingProfile
 
 PROFILE_VERSION_MAJOR = 1
 PROFILE_VERSION_MINOR = 0
@@ -509,6 +510,7 @@ class OpenProfileDriver(EventfulDriverMixin):
     """
 
     kind: ClassVar[str] = "gaitdir"
+    mounting: ClassVar[MountingProfile | None] = MOUNTING_PROFILES["gaitdir"]
     service_uuids: ClassVar[tuple[str, ...]] = (SERVICE_UUID,)
     name_prefixes: ClassVar[tuple[str, ...]] = ("gaitdir",)
     default_sample_rate_hz: ClassVar[float] = 100.0

@@ -22,6 +22,7 @@ from gaitdir.devices._base import (
 )
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.errors import DeviceError
+from gaitdir.mounting import MOUNTING_PROFILES, MountingProfile
 
 logger = logging.getLogger(__name__)
 
@@ -257,6 +258,7 @@ class PolarH10Driver(PolarPmdDriver):
     """Polar H10 chest strap: ACC as raw 16-bit frames (type 0x01), 25–200 Hz, ±2/4/8 g."""
 
     kind: ClassVar[str] = "polar-h10"
+    mounting: ClassVar[MountingProfile | None] = MOUNTING_PROFILES["polar-h10"]
     name_prefixes: ClassVar[tuple[str, ...]] = ("Polar H10",)
     default_sample_rate_hz: ClassVar[float] = 200.0
     default_range_g: ClassVar[float] = 8.0
@@ -275,6 +277,7 @@ class PolarVerityDriver(PolarPmdDriver):
     """Polar Verity Sense: SDK mode, ACC + GYRO as delta-compressed frames scaled by the START FACTOR."""
 
     kind: ClassVar[str] = "polar-verity"
+    mounting: ClassVar[MountingProfile | None] = MOUNTING_PROFILES["polar-verity"]
     name_prefixes: ClassVar[tuple[str, ...]] = ("Polar Sense", "Polar Verity")
     default_sample_rate_hz: ClassVar[float] = 52.0
     default_range_g: ClassVar[float] = 8.0

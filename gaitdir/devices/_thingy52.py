@@ -4,6 +4,12 @@ The raw characteristic ``EF680406-…`` notifies one sample per notification: 9 
 Q6.10 (g), gyro xyz in Q11.5 (°/s), compass xyz in Q12.4 (µT), no timestamp. The motion processing
 rate is ``motion_freq_hz`` (1–200) in the 9-byte config characteristic ``EF680401-…``. Layout and
 Q formats are Nordic's firmware (``ble_tms.h``, ``drv_motion.h``); see ``firmware_notes/thingy52.md``.
+
+The firmware sends acceleration with the opposite sign to every other family: its accelerometer
+orientation matrix is −I, "inverted to get positive readings when axis is aligned with g (down)"
+(``drv_motion.c``, ``s_accel_pdata``), while the gyroscope's is +I. The wire therefore carries the
+gravity vector, not the specific force; the decoder negates it so that, as for the other sensors, an
+axis pointing up reads +1 g at rest and acceleration and angular rate share one right-handed frame.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from gaitdir.devices._codeccommon import (
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.devices._untimed import DerivedClockDriverMixin, NotifyToStreamMixin
 from gaitdir.errors import DeviceError
+from gaitdir.mounting import MOUNTING_PROFILES, MountingProfile
 
 _BASE = "-9b35-4933-9b10-52ffa9740042"
 SERVICE_UUID = "ef680400" + _BASE
@@ -121,7 +128,13 @@ class ThingyRaw:
 
     @property
     def acc_g(self) -> np.ndarray:
+        """Acceleration as the wire carries it (g, gravity-aligned: +1 g on an axis pointing down)."""
         return np.asarray(self.acc, dtype=np.float64) / (1 << ACC_FRAC_BITS)
+
+    @property
+    def specific_force_g(self) -> np.ndarray:
+        """Acceleration as every other family reports it (g, +1 g on an axis pointing up at rest)."""
+        return -self.acc_g
 
     @property
     def gyro_dps(self) -> np.ndarray:
@@ -133,8 +146,9 @@ class ThingyRaw:
 
     @classmethod
     def from_si(cls, acc_mps2: np.ndarray, gyr_radps: np.ndarray | None) -> ThingyRaw:
-        """Encode one sample (m/s², rad/s) as the firmware would (saturating; compass left at 0)."""
-        acc = to_int16_counts(np.asarray(acc_mps2) / STANDARD_GRAVITY_MPS2, 1 << ACC_FRAC_BITS)
+        """Encode one sample (specific force m/s², rad/s) as the firmware would: acceleration negated
+        (see the module docstring), saturating; compass left at 0."""
+        acc = to_int16_counts(-np.asarray(acc_mps2) / STANDARD_GRAVITY_MPS2, 1 << ACC_FRAC_BITS)
         gyr = np.zeros(3) if gyr_radps is None else np.asarray(gyr_radps) / _DEG_TO_RAD
         gyro = to_int16_counts(gyr, 1 << GYRO_FRAC_BITS)
         return cls(acc=tuple(int(x) for x in acc), gyro=tuple(int(x) for x in gyro))
@@ -160,7 +174,7 @@ class ThingyDecoder(DerivedClockDecoder):
             raw = ThingyRaw.from_bytes(data)
         except FrameError as exc:
             return [StreamEvent(EventKind.MALFORMED_FRAME, str(exc))]
-        acc = raw.acc_g[None, :] * STANDARD_GRAVITY_MPS2
+        acc = raw.specific_force_g[None, :] * STANDARD_GRAVITY_MPS2
         gyr = raw.gyro_dps[None, :] * _DEG_TO_RAD
         return [ImuBatch(self._clock.times(1, host_time_s), acc, gyr)]
 
@@ -177,6 +191,7 @@ class ThingyDriver(NotifyToStreamMixin, DerivedClockDriverMixin):
     """
 
     kind: ClassVar[str] = "thingy52"
+    mounting: ClassVar[MountingProfile | None] = MOUNTING_PROFILES["thingy52"]
     service_uuids: ClassVar[tuple[str, ...]] = (SERVICE_UUID,)
     name_prefixes: ClassVar[tuple[str, ...]] = ("Thingy",)
     default_sample_rate_hz: ClassVar[float] = 100.0

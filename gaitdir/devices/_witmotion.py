@@ -30,6 +30,7 @@ from gaitdir.devices._codeccommon import (
 )
 from gaitdir.devices._types import EventKind, ImuBatch, StreamEvent
 from gaitdir.devices._untimed import DerivedClockDriverMixin, NotifyToStreamMixin
+from gaitdir.mounting import MOUNTING_PROFILES, MountingProfile
 
 SERVICE_UUID = "0000ffe5-0000-1000-8000-00805f9a34fb"
 NOTIFY_UUID = "0000ffe4-0000-1000-8000-00805f9a34fb"
@@ -255,6 +256,7 @@ class WitMotionDriver(NotifyToStreamMixin, DerivedClockDriverMixin):
     """
 
     kind: ClassVar[str] = "witmotion"
+    mounting: ClassVar[MountingProfile | None] = MOUNTING_PROFILES["witmotion"]
     service_uuids: ClassVar[tuple[str, ...]] = (SERVICE_UUID,)
     default_sample_rate_hz: ClassVar[float] = 50.0
     default_range_g: ClassVar[float] = ACC_FULL_SCALE_G

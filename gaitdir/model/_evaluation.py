@@ -13,8 +13,16 @@ from gaitdir.errors import ModelError
 from gaitdir.features import mirror_features
 from gaitdir.model._persistence import json_default
 from gaitdir.model._predictor import CLASSES, DirectionModel, forward_log_odds
-from gaitdir.model._training import _detect, _fit, _orient, _oriented_features, _RecordingSteps
-from gaitdir.model.front import EVIDENCE_DECAY, first_bout_log_odds, smooth_log_odds
+from gaitdir.model._training import (
+    _detect,
+    _fit,
+    _orient,
+    _oriented_features,
+    _RecordingSteps,
+    placement_counts,
+    split_by_placement,
+)
+from gaitdir.model.front import EVIDENCE_DECAY, BoutEvidence, first_bout_log_odds
 from gaitdir.recordings import Recording
 from gaitdir.signal import score_recording
 
@@ -73,8 +81,11 @@ def _finish(tally: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
 def _predict_bouts(
     model: DirectionModel, features: np.ndarray, rs: _RecordingSteps, decay: float
 ) -> np.ndarray:
-    """Labels as the pipeline gives them: per-step log-odds carried within bouts."""
-    log_odds, _ = smooth_log_odds(forward_log_odds(model, features), rs.start_s, rs.end_s, decay=decay)
+    """Labels as the pipeline gives them with a known front: evidence carried within bouts, the first
+    steps of a bout held until it is clear (:class:`~gaitdir.model.front.BoutEvidence`)."""
+    evidence = BoutEvidence(decay=decay)
+    pushed = evidence.push(forward_log_odds(model, features), rs.start_s, rs.end_s)
+    log_odds = np.concatenate([pushed, evidence.flush()])
     return np.where(log_odds >= 0, "forward", "backward")
 
 
@@ -145,6 +156,19 @@ def evaluate(
             f1=match.f1,
             count_error=match.count_error,
         )
+
+    # Direction only where it is meaningful (a sensor that follows the trunk); the rest is said.
+    kept, left_out = split_by_placement(items)
+    if not kept:
+        return EvaluationReport(
+            split="none: no recording from a placement where direction is meaningful",
+            folds=[],
+            step_detection=step_detection,
+            direction={"left_out": left_out, "placements": {}},
+            model={} if model is None else model.metadata,
+        )
+    subjects = subjects[[i for i, rs in enumerate(items) if any(rs is k for k in kept)]]
+    items = kept
 
     real, first_bout, mirrored, per_step = _tally(), _tally(), _tally(), _tally()
     sessions = {"sessions": 0, "swapped": 0}
@@ -224,8 +248,9 @@ def evaluate(
         "backward_on_real_backward_walking": (
             "unvalidated" if real["backward"]["n_steps"] == 0 else "see real.backward"
         ),
+        "placements": placement_counts(items),
+        "left_out": left_out,
     }
     return EvaluationReport(
         split=split, folds=folds, step_detection=step_detection, direction=direction, model=fold_meta
     )
-

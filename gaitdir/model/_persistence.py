@@ -361,5 +361,3 @@ def load_model(path: str | Path | None = None, *, trust: bool = False) -> Direct
             "'gaitdir train'"
         )
     return model
-
-

@@ -185,4 +185,3 @@ def forward_log_odds(model: DirectionModel, features: np.ndarray) -> np.ndarray:
     odds = 1 - p
     np.divide(p, odds, out=odds)
     return np.log(odds, out=odds)
-

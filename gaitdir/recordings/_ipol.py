@@ -153,6 +153,11 @@ def read(path: Path, *, time_base: str = "counter") -> Recording:
     )
     if side is not None:
         meta["side"] = side
+    if site == "lb":
+        # The protocol straps the lower-back sensor flat on L5 the same way for everyone: x up, z out of
+        # the back. The front is therefore -z (checked on every trial here: the trunk's pendular AP swing
+        # points along -z in all of them, see tests/recordings/test_ipol.py).
+        meta["forward_axis"] = "-z"
     annotations = path.with_name(f"{match.group('subject')}-{match.group('trial')}.json")
     if annotations.exists():
         _annotate(recording, annotations, rate_hz)

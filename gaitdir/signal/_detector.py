@@ -299,6 +299,10 @@ class StepDetector:
     half_step_check : bool, optional
         Pass over a step's second vertical bump, and double the steps of a bout found to have two
         peaks per step (trunk placements; a limb's horizontal acceleration repeats once per stride).
+    front_axis_sensor : ndarray of shape (3,), optional
+        The wearer's front in sensor coordinates when it is known: the body frame's AP axis is then that
+        axis made horizontal (see :class:`~gaitdir.signal._orientation.BodyFrameEstimator`), so the AP
+        signal points to the front from the first sample on. None: AP estimated, sign arbitrary.
     """
 
     def __init__(
@@ -327,6 +331,7 @@ class StepDetector:
         closing_after_weak: bool | None = None,
         max_weak_run: int | None = None,
         half_step_check: bool | None = None,
+        front_axis_sensor: np.ndarray | None = None,
     ) -> None:
         self.placement = placement
         self.grid_rate_hz = grid_rate_hz
@@ -351,6 +356,7 @@ class StepDetector:
         self.closing_after_weak = closing_after_weak
         self.max_weak_run = max_weak_run
         self.half_step_check = half_step_check
+        self.front_axis_sensor = front_axis_sensor
         self._ready = False
 
     # ------------------------------------------------------------------------------------------------
@@ -403,7 +409,7 @@ class StepDetector:
         self._p = p
         self._fs = fs
         self._resampler = GridResampler(fs, self.max_gap_s)
-        self._frame = BodyFrameEstimator(fs)
+        self._frame = BodyFrameEstimator(fs, front_axis_sensor=self.front_axis_sensor)
         if p.band_hz[0] > 0:
             self._sos = butter_sos(2, p.band_hz, fs, "bandpass")
             centre_hz = float(np.sqrt(p.band_hz[0] * p.band_hz[1]))

@@ -48,8 +48,9 @@ SDK_GYRO_TYPE1 = bytes.fromhex(
     "05 00 94 35 77 00 00 00 00 81 00 00 80 3F 00 00 20 41 00 00 A0 41 1C 01 00 00 A0 01 00 00 08 CD CC EC 0D"
 )
 
-# polar-ble-sdk issue #443 (Verity Sense, SDK ACC 52 Hz): the first 48 bytes of a 227-byte frame,
-# i.e. header, reference sample and the first delta block, plus the next block's header.
+# polar-ble-sdk issue #443 (Verity Sense, ACC 52 Hz outside SDK mode: no FACTOR, plain mG): the first
+# 48 bytes of a 227-byte frame, i.e. header, reference sample and the first delta block, plus the next
+# block's header.
 ISSUE_443_FRAME_START = bytes.fromhex(
     "02 00 41 6F C4 12 45 93 0A 81 EE 02 1F FE 82 FF 08 0A 10 DA 20 D6 A3 0B D9 CB E7 D6 F6 C4 E6 F1"
     "E1 F3 E0 15 1A FE 28 1B F8 37 2C 25 20 13 19 11 0A 2F"

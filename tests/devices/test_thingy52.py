@@ -31,6 +31,20 @@ def test_raw_q_formats() -> None:
         th.ThingyRaw.from_bytes(data[:-1])
 
 
+def test_acceleration_sign_follows_the_firmware() -> None:
+    """The firmware's accelerometer matrix is −I ("positive readings when axis is aligned with g"),
+    so a Thingy lying on a table sends about +1 g on z (Nordic DevZone question 47415 quotes
+    ``FAFF F4FF F603`` for x, y, z). gaitdir reports specific force: −0.99 g on that z."""
+    wire = bytes.fromhex("faff f4ff f603") + bytes(12)
+    raw = th.ThingyRaw.from_bytes(wire)
+    np.testing.assert_allclose(raw.acc_g, np.array([-6, -12, 1014]) / 1024)
+    batch = th.ThingyDecoder(10.0).feed(wire, 1.0)[0]
+    np.testing.assert_allclose(batch.acc_mps2[0], -np.array([-6, -12, 1014]) / 1024 * 9.80665)
+    # The twin's encoder is the inverse: specific force in, the firmware's bytes out.
+    again = th.ThingyRaw.from_si(batch.acc_mps2[0], np.zeros(3))
+    assert bytes(again)[:6] == wire[:6]
+
+
 def test_config_layout_and_limits() -> None:
     config = th.ThingyConfig(1000, 500, 500, 100, 1)
     assert bytes(config) == bytes.fromhex("e803 f401 f401 6400 01")

@@ -135,3 +135,25 @@ def test_scored_span_stops_before_a_later_walk(ipol_dir: Path) -> None:
     end = info["TrialBoundaries"][1] / 100.0
     assert rec.reference_steps_s.max() > end  # the later steps are annotated ...
     assert rec.reference_window_s == (0.0, pytest.approx(end))  # ... but not scored
+
+
+def test_lower_back_front_is_minus_z_in_every_trial(ipol_dir: Path) -> None:
+    """The reader's ``forward_axis: -z`` for the lower back holds for every trial here: along -z, AP
+    acceleration leads vertical acceleration by a quarter step (the trunk's pendular exchange, which
+    points along the direction of travel, forward in every IPOL trial)."""
+    from gaitdir.features import step_features, travel_index
+    from gaitdir.model import ap_sign_from_axis, parse_forward_axis
+    from gaitdir.signal import detect_steps
+
+    paths = sorted(ipol_dir.glob("*_lb.txt"))
+    assert len(paths) >= 70
+    for path in paths:
+        rec = read_recording(path)
+        front = parse_forward_axis(rec.meta["forward_axis"])
+        swings = []
+        for batch in detect_steps(rec, placement="lower_back"):
+            if len(batch):
+                sign = ap_sign_from_axis(front, batch)
+                assert sign != 0.0, path.name
+                swings.append(travel_index(step_features(batch, ap_sign=sign)))
+        assert float(np.median(np.concatenate(swings))) > 0, path.name

@@ -1,4 +1,19 @@
-"""Virtual Polar H10 and Verity Sense: the PMD service answering like the real sensors do."""
+"""Virtual Polar H10 and Verity Sense: the PMD service answering like the real sensors do.
+
+What each twin does and the source for it (details in ``firmware_notes/polar-pmd.md``):
+
+* Both saturate acceleration (and angular rate) at the range the START command asked for, as the
+  hardware does: an H10 at ±2 g reads -2000 mG at full scale (polar-ble-sdk #634).
+* The Verity offers its normal-mode settings (ACC 52 Hz ±8 g, GYRO 52 Hz 2000 °/s) in answer to
+  GET_MEASUREMENT_SETTINGS outside SDK mode and its SDK-mode settings inside it (bleakheart #11);
+  GET_SDK_MODE_SETTINGS (0x04) answers the SDK-mode settings in either mode (the SDK's
+  ``requestFullStreamSettings`` "in any operation mode", ``SdkModeExplained.md``).
+* Outside SDK mode the Verity answers an ACC START with no parameters and sends plain mG
+  (polar-ble-sdk #443; the SDK's ``getFactor`` falls back to 1.0 when no FACTOR came). In SDK mode
+  it sends a FACTOR (mG or °/s per count: range / 32768) and counts scaled by it, as bleakheart notes
+  for the Verity's ACC answer.
+* SDK mode cannot be switched while a stream runs (INVALID_STATE, ``SdkModeExplained.md``).
+"""
 
 from __future__ import annotations
 
@@ -28,10 +43,17 @@ class PolarTwin(Twin):
     #: Measurement types reported in the feature read.
     feature_types: ClassVar[frozenset[int]] = frozenset({T.ACC})
     sdk_mode_feature: ClassVar[bool] = False
-    #: Settings the sensor offers per measurement type (GET answer; START is validated against it).
+    #: Settings the sensor offers per measurement type outside SDK mode (GET answer; START is validated
+    #: against it).
     offered: ClassVar[dict[int, dict[_pmd.Setting, tuple[int, ...]]]] = {}
-    #: FACTOR sent back in START responses, per type (compressed frames only).
-    factors: ClassVar[dict[int, float]] = {}
+    #: Settings offered in SDK mode (and answered to GET_SDK_MODE_SETTINGS); None without SDK mode.
+    sdk_offered: ClassVar[dict[int, dict[_pmd.Setting, tuple[int, ...]]] | None] = None
+    #: Measurement types whose START answer carries a FACTOR and whose frames carry counts scaled by
+    #: it, outside and inside SDK mode.
+    scaled_types: ClassVar[frozenset[int]] = frozenset()
+    sdk_scaled_types: ClassVar[frozenset[int]] = frozenset()
+    #: Physical units per count unit of the range setting: ACC ranges are in g, samples in mG.
+    range_units: ClassVar[dict[int, float]] = {T.ACC: 1000.0, T.GYRO: 1.0}
 
     def __init__(self, sensor: Any) -> None:
         super().__init__(sensor)
@@ -40,6 +62,17 @@ class PolarTwin(Twin):
         self.active: set[int] = set()
         self.sdk_mode = False
         self.rate_hz = 0.0
+        #: Full scale (mG for ACC, °/s for GYRO) each active stream was started with.
+        self.full_scale: dict[int, float] = {}
+        #: FACTOR each active stream was started with (absent: samples are sent unscaled).
+        self.factors: dict[int, float] = {}
+
+    @property
+    def settings_now(self) -> dict[int, dict[_pmd.Setting, tuple[int, ...]]]:
+        """What the sensor offers in its current mode."""
+        if self.sdk_mode and self.sdk_offered is not None:
+            return self.sdk_offered
+        return self.offered
 
     def build_services(self) -> list[Service]:
         from bumble import gatt
@@ -74,10 +107,9 @@ class PolarTwin(Twin):
             self._respond(opcode, mtype, _pmd.Status.INVALID_PARAMETER)
             return
         if opcode == _pmd.Opcode.GET_MEASUREMENT_SETTINGS:
-            if mtype not in self.offered:
-                self._respond(opcode, mtype, _pmd.Status.NOT_SUPPORTED)
-                return
-            self._respond(opcode, mtype, _pmd.Status.SUCCESS, _pmd.encode_settings(self.offered[mtype]))
+            self._answer_settings(opcode, mtype, self.settings_now)
+        elif opcode == _pmd.Opcode.GET_SDK_MODE_SETTINGS and self.sdk_offered is not None:
+            self._answer_settings(opcode, mtype, self.sdk_offered)
         elif opcode == _pmd.Opcode.REQUEST_MEASUREMENT_START:
             self._start(command)
         elif opcode == _pmd.Opcode.STOP_MEASUREMENT:
@@ -85,8 +117,16 @@ class PolarTwin(Twin):
         else:
             self._respond(opcode, mtype, _pmd.Status.INVALID_OP_CODE)
 
+    def _answer_settings(
+        self, opcode: int, mtype: int, table: dict[int, dict[_pmd.Setting, tuple[int, ...]]]
+    ) -> None:
+        if mtype not in table:
+            self._respond(opcode, mtype, _pmd.Status.NOT_SUPPORTED)
+            return
+        self._respond(opcode, mtype, _pmd.Status.SUCCESS, _pmd.encode_settings(table[mtype]))
+
     def _validate(self, mtype: int, settings: dict[_pmd.Setting, Any]) -> int:
-        offered = self.offered[mtype]
+        offered = self.settings_now[mtype]
         checks = (
             (S.SAMPLE_RATE, _pmd.Status.INVALID_SAMPLE_RATE),
             (S.RESOLUTION, _pmd.Status.INVALID_RESOLUTION),
@@ -106,11 +146,9 @@ class PolarTwin(Twin):
             if not self.sdk_mode_feature:
                 self._respond(opcode, mtype, _pmd.Status.NOT_SUPPORTED)
                 return
-            status = _pmd.Status.ALREADY_IN_STATE if self.sdk_mode else _pmd.Status.SUCCESS
-            self.sdk_mode = True
-            self._respond(opcode, mtype, status)
+            self._switch_sdk_mode(opcode, True)
             return
-        if mtype not in self.offered:
+        if mtype not in self.settings_now:
             self._respond(opcode, mtype, _pmd.Status.NOT_SUPPORTED)
             return
         if mtype in self.active:
@@ -118,29 +156,46 @@ class PolarTwin(Twin):
             return
         status = self._validate(mtype, command.settings)
         rate = float(command.settings.get(S.SAMPLE_RATE, 0))
-        if status == _pmd.Status.SUCCESS and not self.rate_allowed(rate):
-            status = _pmd.Status.INVALID_SAMPLE_RATE
         if status == _pmd.Status.SUCCESS and self.active and rate != self.rate_hz:
             status = _pmd.Status.INVALID_SAMPLE_RATE  # one clock drives every stream of the sensor
         if status != _pmd.Status.SUCCESS:
             self._respond(opcode, mtype, status)
             return
-        params = _pmd.encode_settings({S.FACTOR: self.factors[mtype]}) if mtype in self.factors else b""
+        # A START without RANGE gets the widest range offered (UNVERIFIED on hardware).
+        range_ = float(command.settings.get(S.RANGE, max(self.settings_now[mtype].get(S.RANGE, (0,)))))
+        self.full_scale[mtype] = range_ * self.range_units.get(mtype, 1.0)
+        scaled = self.sdk_scaled_types if self.sdk_mode else self.scaled_types
+        params = b""
+        self.factors.pop(mtype, None)
+        if mtype in scaled:
+            # Counts span the range over 16 bits; range / 32768 is exact in float32 for these ranges.
+            self.factors[mtype] = self.full_scale[mtype] / 32768.0
+            params = _pmd.encode_settings({S.FACTOR: self.factors[mtype]})
         self._respond(opcode, mtype, _pmd.Status.SUCCESS, params)
         self.active.add(mtype)
         self.rate_hz = rate
         if mtype == T.ACC:
             self.sensor.start_stream(rate)
 
-    def rate_allowed(self, rate_hz: float) -> bool:
-        return True
+    def _switch_sdk_mode(self, opcode: int, on: bool) -> None:
+        if self.sdk_mode == on:
+            status = _pmd.Status.ALREADY_IN_STATE
+        elif self.active:
+            status = _pmd.Status.INVALID_STATE  # not while a stream runs (SdkModeExplained.md)
+        else:
+            status = _pmd.Status.SUCCESS
+            self.sdk_mode = on
+        self._respond(opcode, T.SDK_MODE, status)
+
+    def clip(self, mtype: int, values: np.ndarray) -> np.ndarray:
+        """Saturate samples (mG or °/s) at the full scale their stream was started with."""
+        limit = self.full_scale[mtype]
+        return np.clip(values, -limit, limit)
 
     def _stop(self, command: _pmd.ControlPointCommand) -> None:
         opcode, mtype = command.opcode, command.measurement_type & 0x3F
         if mtype == T.SDK_MODE:
-            status = _pmd.Status.SUCCESS if self.sdk_mode else _pmd.Status.ALREADY_IN_STATE
-            self.sdk_mode = False
-            self._respond(opcode, mtype, status)
+            self._switch_sdk_mode(opcode, False)
             return
         status = _pmd.Status.SUCCESS if mtype in self.active else _pmd.Status.ALREADY_IN_STATE
         self.active.discard(mtype)
@@ -152,6 +207,7 @@ class PolarTwin(Twin):
         # A Polar sensor ends its streams when the link drops; SDK mode ends with the connection.
         self.active.clear()
         self.sdk_mode = False
+        self.factors.clear()
 
     def sensor_stop(self) -> list[tuple[Characteristic, bytes]]:
         assert self.control_point is not None
@@ -185,7 +241,7 @@ class PolarH10Twin(PolarTwin):
 
     def encode(self, chunk: Chunk) -> list[tuple[Characteristic, bytes]]:
         assert self.data is not None
-        mg = np.clip(chunk.acc_mps2 * _MPS2_TO_MG, -8000, 8000)
+        mg = self.clip(T.ACC, chunk.acc_mps2 * _MPS2_TO_MG)
         frame = _pmd.encode_acc(mg, self._timestamp_ns(float(chunk.sensor_time_s[-1])), frame_type=0x01)
         return [(self.data, bytes(frame))]
 
@@ -201,7 +257,7 @@ class PolarH10Twin(PolarTwin):
 
 @register_twin
 class PolarVerityTwin(PolarTwin):
-    """Verity Sense: SDK mode, ACC (type 0x81) and GYRO (type 0x80) delta frames with FACTORs."""
+    """Verity Sense: ACC (type 0x81) and GYRO (type 0x80) delta frames; SDK mode with FACTORs."""
 
     kind: ClassVar[str] = "polar-verity"
     name_template: ClassVar[str] = "Polar Sense {serial}"
@@ -211,8 +267,13 @@ class PolarVerityTwin(PolarTwin):
     ).total_seconds()
     feature_types: ClassVar[frozenset[int]] = frozenset({T.PPG, T.ACC, T.PPI, T.GYRO, T.MAG})
     sdk_mode_feature: ClassVar[bool] = True
-    # SDK-mode settings as read from a live Verity (bleakheart PR #11).
+    # Normal mode: ACC 52 Hz ±8 g, GYRO 52 Hz 2000 °/s (documentation/products/PolarVeritySense.md).
     offered: ClassVar[dict[int, dict[_pmd.Setting, tuple[int, ...]]]] = {
+        T.ACC: {S.SAMPLE_RATE: (52,), S.RESOLUTION: (16,), S.RANGE: (8,), S.CHANNELS: (3,)},
+        T.GYRO: {S.SAMPLE_RATE: (52,), S.RESOLUTION: (16,), S.RANGE: (2000,), S.CHANNELS: (3,)},
+    }
+    # SDK-mode settings as read from a live Verity (bleakheart PR #11).
+    sdk_offered: ClassVar[dict[int, dict[_pmd.Setting, tuple[int, ...]]] | None] = {
         T.ACC: {
             S.SAMPLE_RATE: (26, 52, 104, 208, 416),
             S.RESOLUTION: (16,),
@@ -226,14 +287,12 @@ class PolarVerityTwin(PolarTwin):
             S.CHANNELS: (3,),
         },
     }
-    # mG per count at ±8 g over 16 bits, °/s per count at 2000 °/s over 16 bits; exact in float32.
-    factors: ClassVar[dict[int, float]] = {T.ACC: 8000.0 / 32768.0, T.GYRO: 2000.0 / 32768.0}
+    # Plain mG outside SDK mode (#443); the normal-mode GYRO answer is not documented (UNVERIFIED:
+    # kept scaled, which a client following the SDK decodes either way).
+    scaled_types: ClassVar[frozenset[int]] = frozenset({T.GYRO})
+    sdk_scaled_types: ClassVar[frozenset[int]] = frozenset({T.ACC, T.GYRO})
     #: Samples per frame (the Verity sends larger, burstier frames than the H10).
     frame_samples: ClassVar[int] = 36
-
-    def rate_allowed(self, rate_hz: float) -> bool:
-        # Outside SDK mode the Verity streams ACC at 52 Hz only.
-        return self.sdk_mode or rate_hz == 52
 
     def samples_per_frame(self, mtu: int) -> int:
         return self.frame_samples
@@ -245,17 +304,17 @@ class PolarVerityTwin(PolarTwin):
 
         def acc_frame(c: Chunk) -> Any:
             return lambda s: _pmd.encode_acc(
-                np.clip(c.acc_mps2[s] * _MPS2_TO_MG, -16000, 16000),
+                self.clip(T.ACC, c.acc_mps2[s] * _MPS2_TO_MG),
                 self._timestamp_ns(float(c.sensor_time_s[s][-1])),
                 frame_type=0x81,
-                factor=self.factors[T.ACC],
+                factor=self.factors.get(T.ACC, 1.0),
             )
 
         def gyr_frame(c: Chunk) -> Any:
             return lambda s: _pmd.encode_gyro(
-                np.clip(c.gyr_radps[s] * _RADPS_TO_DPS, -2000, 2000),
+                self.clip(T.GYRO, c.gyr_radps[s] * _RADPS_TO_DPS),
                 self._timestamp_ns(float(c.sensor_time_s[s][-1])),
-                factor=self.factors[T.GYRO],
+                factor=self.factors.get(T.GYRO, 1.0),
             )
 
         for payload in self._fit_chunks(chunk, acc_frame, mtu):

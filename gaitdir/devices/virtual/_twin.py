@@ -5,6 +5,11 @@ reacts to control writes, and how it encodes samples into frames. :class:`Virtua
 family-independent part: it advertises, accepts one central at a time, keeps the sensor clock running,
 paces frames by stream time (÷ ``speed``), and injects faults.
 
+A twin whose family's mounting profile fixes the wearer's front at a placement presents a recording
+that says where its front is (``forward_axis`` metadata, gravity included) as that sensor would have
+sensed it worn there: acceleration and angular rate are rotated from the recording's axes into the
+family's (see :mod:`gaitdir.devices.virtual._worn`). Otherwise it replays the recording's raw axes.
+
 Stream time starts when the first stream is started, with the recording's first sample. The sensor
 clock keeps running while the stream is stopped or the link is down: samples of such outages are lost,
 as on hardware, and the next stream continues from where the clock is. When the replay is over the
@@ -29,7 +34,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from gaitdir.devices._base import STANDARD_GRAVITY_MPS2
+from gaitdir.devices.virtual._worn import Wearing, wearing_for
 from gaitdir.errors import DeviceError
+from gaitdir.mounting import WornPlacement
 
 if TYPE_CHECKING:
     from bumble.device import Connection, Device
@@ -213,6 +220,8 @@ class VirtualSensor:
         What it replays. Resampled (linear interpolation) to the rate the client asks for; gravity is
         added on the sensor's z axis when the recording had it removed (the sensor is taken to be
         upright then); a twin with a gyroscope sends zero angular rate for a recording without one.
+        When it says where the wearer's front is (``forward_axis``) and includes gravity, it is
+        presented as worn at ``placement`` (see :attr:`worn`).
     kind : str
         A key of :data:`TWINS`.
     speed : float
@@ -221,6 +230,22 @@ class VirtualSensor:
         Faults to inject (strings are parsed with :meth:`Fault.parse`).
     address : str, optional
         Its Bluetooth address; allocated by the world when omitted.
+    placement : str, optional
+        Where the twin is worn (a key of :data:`gaitdir.signal.PLACEMENTS`). None: the recording's
+        ``placement`` metadata when the family's mounting profile has that placement, else the
+        profile's natural one (chest for the H10). A placement the profile does not have means no
+        worn presentation.
+
+    Attributes
+    ----------
+    worn : WornPlacement or None
+        Set by :meth:`start`: the family's front and up axes at :attr:`worn_placement` when the twin
+        presents the recording as worn there; None when it replays the raw axes (the recording has no
+        ``forward_axis``, has gravity removed, or the profile has no such placement).
+    worn_placement : str or None
+        The placement it is worn at, when :attr:`worn` is set.
+    rotation : ndarray, shape (3, 3), or None
+        The rotation applied to acceleration and angular rate (recording axes → the twin's axes).
     """
 
     def __init__(
@@ -232,6 +257,7 @@ class VirtualSensor:
         speed: float = 1.0,
         faults: Any = (),
         address: str | None = None,
+        placement: str | None = None,
     ) -> None:
         self.world = world
         self.recording = recording
@@ -239,6 +265,10 @@ class VirtualSensor:
         self.speed = speed
         self.faults = faults
         self.address = address
+        self.placement = placement
+        self.worn: WornPlacement | None = None
+        self.worn_placement: str | None = None
+        self.rotation: np.ndarray | None = None
         self.finished = asyncio.Event()
         self.frames_sent = 0
         self.frames_unsubscribed = 0
@@ -290,6 +320,7 @@ class VirtualSensor:
         self._pending_faults = sorted(
             (f if isinstance(f, Fault) else Fault.parse(str(f)) for f in self.faults), key=lambda f: f.at_s
         )
+        self._wear()
         twin_cls = TWINS[self.kind]
         self.twin = twin_cls(self)
         # Serial numbers like a real sensor's 8-hex-digit device id, unique within the world.
@@ -486,6 +517,29 @@ class VirtualSensor:
         cccd = subscribers.get(characteristic.handle, b"\x00\x00")
         return cccd[0] & 0x03 != 0 if cccd else False
 
+    def _wear(self) -> None:
+        """Decide whether and how the recording is presented as worn (sets worn, rotation...)."""
+        rec = self.recording
+        wearing: Wearing | None = wearing_for(
+            self.kind,
+            rec.acc_mps2,
+            forward_axis=rec.meta.get("forward_axis"),
+            gravity_removed=rec.gravity_removed,
+            placement=self.placement,
+            recording_placement=rec.meta.get("placement"),
+        )
+        if wearing is None:
+            self.worn = self.worn_placement = self.rotation = None
+            return
+        self.worn, self.worn_placement, self.rotation = wearing.worn, wearing.placement, wearing.rotation
+        logger.info(
+            "virtual %s: presents the recording as worn at %s (front %s, up %s)",
+            self.kind,
+            wearing.placement,
+            wearing.worn.front,
+            wearing.worn.up,
+        )
+
     # ----------------------------------------------------------------- replay
     def _resample(self, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
         rec = self.recording
@@ -499,6 +553,9 @@ class VirtualSensor:
             gyr = np.column_stack([np.interp(grid, t, rec.gyr_radps[:, i]) for i in range(3)])
         else:
             gyr = np.zeros_like(acc)
+        if self.rotation is not None:
+            # Rows are samples: v_twin = R v_rec for each row is rows @ R.T.
+            acc, gyr = acc @ self.rotation.T, gyr @ self.rotation.T
         return acc, gyr
 
     @property
