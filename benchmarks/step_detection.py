@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 from scipy import signal
 
+from gaitdir.model import parse_forward_axis
 from gaitdir.recordings import Recording, read_recording
 from gaitdir.signal import StepDetector, StepMatch, detect_steps, matched_references, score_recording
 
@@ -203,11 +204,19 @@ def _key(case: Case, params: dict[str, Any]) -> str:
     return case.name + json.dumps(params, sort_keys=True)
 
 
+def step_starts(recording: Recording, **params: Any) -> np.ndarray:
+    """Detected step starts, as ``classify`` and ``evaluate`` detect them: with the recording's front
+    (its ``forward_axis`` metadata) as the body frame's AP axis when it is known."""
+    front = parse_forward_axis(recording.meta.get("forward_axis"))
+    if front is not None:
+        params = {**params, "front_axis_sensor": front}
+    batches = detect_steps(recording, **params)
+    return np.concatenate([b.start_s for b in batches]) if batches else np.zeros(0)
+
+
 def _detect(job: tuple[Case, dict[str, Any]]) -> tuple[str, np.ndarray]:
     case, params = job
-    batches = detect_steps(read(case.path), **params)
-    starts = np.concatenate([b.start_s for b in batches]) if batches else np.zeros(0)
-    return _key(case, params), starts
+    return _key(case, params), step_starts(read(case.path), **params)
 
 
 def _baseline(job: tuple[Case, dict[str, Any]]) -> tuple[str, np.ndarray]:
@@ -513,8 +522,7 @@ def run(jobs: int, cache_dir: Path | None, latency: bool) -> dict[str, Any]:
     for runner in (runs, baseline.runs):
         runner.save()
     for clip, path, expected, label in mocap_clips():
-        batches = detect_steps(read(path))
-        n = sum(len(b) for b in batches)
+        n = int(step_starts(read(path)).size)
         out["mocap"].append({"clip": clip, "label": label, "steps": n, "expected": round(expected, 1)})
     if latency:
         held = [c for c in ipol if c.placement == "lower_back" and c.subject is not None and c.subject >= 8]

@@ -118,12 +118,15 @@ class _ConditionedPiece:
         Body-frame signals of the piece.
     raw : ndarray, shape (m,)
         The detection signal before its filter (see ``_Profile.signal``).
+    ap_band : ndarray, shape (m,), or None
+        The band-passed AP acceleration (the half-step check's; None without it).
     """
 
     start_k: int
     new_segment: bool
     frame: FrameChunk
     raw: np.ndarray
+    ap_band: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -440,6 +443,7 @@ class StepDetector:
 
     def _new_front_state(self) -> None:
         self._frame.reset()
+        self._ap_filt = StreamingSos(self._sos) if self._check_half else None
         self._rest_tail: np.ndarray | None = None
         self._rest_num = StreamingEma(_RESTING_TIME_CONSTANT_S, self._fs)
         self._rest_den = StreamingEma(_RESTING_TIME_CONSTANT_S, self._fs)
@@ -616,7 +620,6 @@ class StepDetector:
         # thread, and this way the two threads are about equally busy.
         self._filt = StreamingSos(self._sos)
         self._mean_square = StreamingEma(2.0, self._fs)
-        self._ap_filt = StreamingSos(self._sos) if self._check_half else None
         self._seg_k0 = k0
         self._seg_end = k0
         self._sig_k0 = k0
@@ -647,7 +650,10 @@ class StepDetector:
                 raw = np.abs(fr.magnitude_mps2)
             else:  # "impact"/"stance": distance of the norm from 1 g (a foot's swing and heel strike)
                 raw = np.abs(fr.magnitude_mps2 - self._resting_norm(fr.magnitude_mps2))
-        return _ConditionedPiece(k0, new_segment, fr, raw)
+        # The half-step check's AP band-pass runs here, in the front end: offline, that is the worker
+        # thread, the lighter of the two.
+        ap_band = self._ap_filt(fr.ap_mps2) if self._ap_filt is not None else None
+        return _ConditionedPiece(k0, new_segment, fr, raw, ap_band)
 
     def _resting_norm(self, norm: np.ndarray) -> np.ndarray:
         """The sensor's reading of 1 g (m/s²), from the stretches where it lies still, causally.
@@ -678,8 +684,8 @@ class StepDetector:
         self._append_body(k0, fr.vertical_mps2, fr.ap_mps2, fr.ml_mps2, fr.gyr_radps)
         self._sig = np.concatenate([self._sig, s])
         self._ms = np.concatenate([self._ms, ms])
-        if self._ap_filt is not None:
-            self._apf = np.concatenate([self._apf, self._ap_filt(fr.ap_mps2)])
+        if piece.ap_band is not None:
+            self._apf = np.concatenate([self._apf, piece.ap_band])
         self._seg_end = k0 + s.shape[0]
         self._find_peaks(steps, final=False)
 
@@ -719,7 +725,7 @@ class StepDetector:
             else:
                 strengths = strong.tolist()
                 amps = amp.tolist()
-            if self._ap_filt is not None and contacts:
+            if self._check_half and contacts:
                 aps = self._lead_in_agreement(pk).tolist()
             else:
                 aps = [1.0] * len(contacts)
@@ -744,7 +750,7 @@ class StepDetector:
             cut = keep_from - self._sig_k0
             self._sig = self._sig[cut:]
             self._ms = self._ms[cut:]
-            if self._ap_filt is not None:
+            if self._check_half:
                 self._apf = self._apf[cut:]
             self._sig_k0 = keep_from
 
@@ -766,9 +772,9 @@ class StepDetector:
         shift, seg_k0, min_int, max_int = self._shift, self._seg_k0, self._min_int, self._max_int
         early_emit, fill_missed, maxlen = self._early_emit, self._fill_missed, held.maxlen
         med, lim, early_i = self._med, self._lim, self._early_i
-        weak_lo, weak_hi = self._weak_lo_i, self._weak_hi_i
+        weak_lo, weak_hi, short = self._weak_lo, self._weak_hi, self._short
         weak_lo_f, weak_hi_f = self._p.weak_window
-        short, short_f = self._short_i, _SECOND_BUMP if self._check_half else 0.0
+        short_f = _SECOND_BUMP if self._check_half else 0.0
         check_half, last_seq, apart, doubled = self._check_half, self._last_seq, self._apart, self._doubled
         weak_run, max_weak_run = self._weak_run, self._p.max_weak_run
         last_strong = True
@@ -779,27 +785,29 @@ class StepDetector:
             if ic < seg_k0:
                 ic = seg_k0
             d = ic - last
-            if d <= early_i and d <= lim:
-                if strong[i]:
-                    if d < short and (doubled or (last_seq == base + i - 1 and agree[i] < 0.0)):
-                        if doubled:
-                            break  # the check of a bout taken for half steps: _on_contact
+            is_strong = strong[i]
+            if is_strong:
+                if d < short and d <= early_i and d <= lim:
+                    if doubled:
+                        break  # the check of a bout taken for half steps: _on_contact
+                    if last_seq == base + i - 1 and agree[i] < 0.0:
                         i += 1  # a step's second bump (as _on_contact)
                         continue
-                elif d < weak_lo or weak_run >= max_weak_run:
+            else:
+                if d <= early_i and d <= lim and (d < weak_lo or weak_run >= max_weak_run):
                     # a weak peak before the next contact is due, or after too many weak ones: not a
                     # contact (as _on_contact)
                     i += 1
                     continue
-            if not strong[i] and d > weak_hi:
-                break
+                if d > weak_hi:
+                    break
             if d < min_int or d > early_i or d > lim or not held:
                 break
             if fill_missed and len(held) >= 2 and 1.6 * med <= d <= 2.4 * med:
                 break
             if check_half:
                 apart_next = apart
-                if last_seq == base + i - 1 and strong[i] and not doubled:
+                if is_strong and last_seq == base + i - 1 and not doubled:
                     apart_next = apart + 1 if agree[i] < 0.0 else 0
                 if apart_next >= _HALF_STEP_PAIRS and 2 * med <= max_int:
                     break  # half steps: _on_contact handles it
@@ -817,11 +825,10 @@ class StepDetector:
                 med = new_med
                 lim = min(max_int, round(2.5 * med))
                 early_i = round(early_emit * med)
-                weak_lo, weak_hi = round(weak_lo_f * med), round(weak_hi_f * med)
-                short = round(short_f * med)
+                weak_lo, weak_hi, short = weak_lo_f * med, weak_hi_f * med, short_f * med
             before, last = last, ic
-            last_strong = strong[i]
-            weak_run = 0 if last_strong else weak_run + 1
+            last_strong = is_strong
+            weak_run = 0 if is_strong else weak_run + 1
             i += 1
         if last != bout[-1]:
             bout[:] = [before, last]
@@ -832,8 +839,7 @@ class StepDetector:
                 self._med, self._lim, self._early_i = med, lim, early_i
                 self._med_i = round(med)
                 self._half_i = round(med / 2)
-                self._weak_lo_i, self._weak_hi_i = weak_lo, weak_hi
-                self._short_i = short
+                self._weak_lo, self._weak_hi, self._short = weak_lo, weak_hi, short
         return i
 
     def _on_silence(self, horizon: int, steps: list) -> None:
@@ -996,8 +1002,9 @@ class StepDetector:
         self._half_i = round(med / 2)
         self._early_i = round(self._early_emit * med)
         weak_lo_f, weak_hi_f = self._p.weak_window
-        self._weak_lo_i, self._weak_hi_i = round(weak_lo_f * med), round(weak_hi_f * med)
-        self._short_i = round(_SECOND_BUMP * med) if self._check_half else 0
+        # (compared with whole-sample intervals as they are: a multiplication per new median)
+        self._weak_lo, self._weak_hi = weak_lo_f * med, weak_hi_f * med
+        self._short = _SECOND_BUMP * med if self._check_half else 0.0
 
     # ------------------------------------------------------------------------------------------------
     # bouts
@@ -1016,9 +1023,9 @@ class StepDetector:
             if not (self._active and bout and self._intervals):
                 return
             d = ic - bout[-1]
-            if d < self._weak_lo_i or d > self._weak_hi_i or self._weak_run >= self._p.max_weak_run:
+            if d < self._weak_lo or d > self._weak_hi or self._weak_run >= self._p.max_weak_run:
                 return
-        elif self._active and bout and ic - bout[-1] < self._short_i:
+        elif self._active and bout and ic - bout[-1] < self._short:
             if self._doubled:
                 # far shorter than the bout's steps: a second bump of the same step, not a contact
                 if self._halved_wrongly(agree, seq):
