@@ -317,7 +317,7 @@ def _plan(
 
 
 def _remove_leftovers(jobs: Sequence[FileJob]) -> None:
-    """Remove the temporary files a killed run left beside the outputs these jobs are about to write."""
+    """Remove the temporary files a killed run left beside these jobs' outputs (never complete files)."""
     from gaitdir.batch import temporary_outputs
 
     for job in jobs:
@@ -528,7 +528,7 @@ def classify(
                 paths.append(p)
 
     todo, skipped = _plan(paths, out, settings, skip_existing)
-    _remove_leftovers(todo)
+    _remove_leftovers([*todo, *skipped])
     runner = _runner(settings, len(todo), jobs, scheduler)
     outcomes: list[FileOutcome] = []
     try:
