@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -368,6 +369,7 @@ def _classify(job: FileJob, settings: ClassifySettings) -> dict[str, Any]:
                     "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "host": socket.gethostname(),
                     "pid": os.getpid(),
+                    "peak_rss_mb": _peak_rss_mb(),
                 },
             }
             _write_summary(job.summary_file, document)
@@ -387,6 +389,17 @@ def _hashed(future: Future[tuple[int, str] | None], path: str) -> tuple[int, str
         raise GaitdirError(f"{path}: cannot read it again to hash it: {exc.strerror or exc}") from exc
     assert result is not None  # only a failed file stops the hash
     return result
+
+
+def _peak_rss_mb() -> float | None:
+    """The peak resident memory of this process so far (MB), for sizing workers; None where unknown."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # bytes on macOS, KiB on Linux and the BSDs
+    return round(peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6, 1)
 
 
 def _gaitdir_version() -> str:

@@ -95,8 +95,8 @@ def _summaries(out: Path) -> dict[str, dict]:
     found = {}
     for path in sorted(out.glob("*.summary.json")):
         document = json.loads(path.read_text())
-        assert set(document["run"]) == {"time_taken_s", "finished_utc", "host", "pid"}
-        assert document["run"]["time_taken_s"] >= 0
+        assert set(document["run"]) == {"time_taken_s", "finished_utc", "host", "pid", "peak_rss_mb"}
+        assert document["run"]["time_taken_s"] >= 0 and document["run"]["peak_rss_mb"] > 10
         del document["run"]
         found[path.name] = document
     return found
