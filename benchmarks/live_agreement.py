@@ -65,7 +65,7 @@ def offline_count(path: Path, out_dir: Path) -> int:
 
 
 def live_count(path: Path, speed: float, sensor: str) -> tuple[int, dict[str, str]]:
-    done = _gaitdir("live", "--virtual", str(path), "--speed", str(speed), "--sensor", sensor)
+    done = _gaitdir("live", "--virtual", str(path), "--speed", str(speed), "--sensor", sensor, "--no-history")
     match = _SUMMARY.search(done.stdout)
     if done.returncode != 0 or match is None:
         raise RuntimeError(f"live --virtual {path} failed: {done.stderr.strip()[-500:]}")

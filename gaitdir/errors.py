@@ -42,9 +42,21 @@ class ModelError(GaitdirError):
     """A model file is missing, unverified, or does not fit the pipeline."""
 
 
+class CalibrationError(GaitdirError):
+    """A calibration walk gives no clear answer (too few steps, disagreeing steps, turning...)."""
+
+
 class DeviceError(GaitdirError):
     """A sensor cannot be found, is not supported, or misbehaved beyond recovery."""
 
 
 class DatasetError(GaitdirError):
     """A dataset download or check failed."""
+
+
+class HistoryError(GaitdirError):
+    """The session history cannot be opened, read or written (locked, read-only, newer, not a history)."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        self.path = None if path is None else str(path)
+        super().__init__(message)

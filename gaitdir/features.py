@@ -11,23 +11,35 @@ each initial contact the trunk is braked along the direction of travel, then pro
 exchange between vertical and horizontal motion keeps its phase relation *relative to the direction of
 travel*. Features tied to that exchange are therefore **signed**: expressed along the anterior-posterior
 (AP) axis that points to the wearer's front, they take one sign for forward steps and the other for
-backward steps. They are
+backward steps.
 
-* the AP acceleration profile over the step (``ap_bin_*``), its mean, and the mean over the braking phase
-  just after contact (``ap_braking_mps2``);
-* the phase relation between vertical and AP acceleration (correlations of the two and of their
-  derivatives, AP acceleration at the vertical maximum/minimum);
-* the AP "velocity" swing within the step (integral of the de-meaned AP acceleration, ``ap_vel_bin_*``);
-* the skewness of the AP acceleration.
+The signed features are computed on the step cycle's first :data:`N_HARMONICS` harmonics (the step
+frequency and its multiples: about 0–6 Hz at a usual cadence), where that exchange lives, and they do not
+depend on where within the cycle the detector put the contact (each step is treated as one period of a
+periodic signal, so a shift of the contact shifts every harmonic's phase alike):
+
+* ``corr_ap_dvertical``, ``corr_dap_vertical``: correlation of AP acceleration with the rate of change of
+  vertical acceleration, and of the AP jerk with vertical acceleration (the quarter-cycle lead of the AP
+  oscillation along the direction of travel);
+* ``corr_ap_vertical``: the zero-lag correlation of the two;
+* ``fundamental_phase_sin``/``_cos``: the phase of AP relative to vertical at the step frequency;
+* ``ap_jerk_skewness``: walking brakes sharply at contact and propels gently, so the AP jerk is skewed
+  against the direction of travel.
+
+Why these and not the AP profile over the step (its bins, its mean, the braking phase): on real backward
+walking (motion capture, ``benchmarks/direction.py``) and on acted forward gaits, the profile's shape
+depends on the gait and on where the detector places the contact, and a model trained on it did not carry
+over from the training walks; the phase relations above did. All six flip sign under AP → −AP, and all
+but the zero-lag ones also under time reversal: the two hypotheses of what a backward step looks like
+agree on them, except on ``corr_ap_vertical`` and ``fundamental_phase_cos``, where the real backward
+motion here sides with the mirror.
 
 The remaining features are **direction-agnostic** shape features (step duration, RMS, range and jerk of
 each axis, the vertical profile, ML/AP ratio). Their values are unchanged when the AP axis is mirrored, so
-they cannot tell a forward step from its AP mirror; they are there so that a model trained on *real*
-backward walking (KU-HAR, a user's own labelled recordings) can use what differs between the two gaits
-(shorter, toe-first steps with different impacts).
-
-No feature compares a step with its time reversal: cues that only time reversal would suggest are avoided
-on purpose.
+they cannot tell a forward step from its AP mirror, and a linear model trained with the mirrored class
+gives them no weight; they are there so that a model trained on *real* backward walking (KU-HAR, a user's
+own labelled recordings) can use what differs between the two gaits (shorter, toe-first steps with
+different impacts).
 
 :func:`mirror_features` maps the features of a step to those of the same step with its AP axis negated
 (AP → −AP, *not* a time reversal): it flips exactly the signed columns (:data:`SIGNED`).
@@ -41,21 +53,20 @@ from gaitdir.signal import BodySignal, StepBatch
 
 __all__ = [
     "FEATURE_NAMES",
+    "N_HARMONICS",
     "N_POINTS",
     "SIGNED",
     "mirror_features",
-    "pendular_index",
     "step_features",
     "step_features_from_arrays",
+    "travel_index",
 ]
 
 #: Points each step is resampled to (one step cycle).
 N_POINTS: int = 32
+#: Harmonics of the step cycle the signed features are computed on (the step frequency and its multiples).
+N_HARMONICS: int = 3
 _N_BINS: int = 8
-_N_VEL_BINS: int = 4
-# Braking phase after initial contact, as a fraction of the step (IPOL lower-back data and the
-# inverted-pendulum model both put the AP deceleration in the first third of the step).
-_BRAKING_PHASE: tuple[float, float] = (0.05, 0.35)
 _EPS: float = 1e-9
 
 _AGNOSTIC_NAMES: list[str] = [
@@ -74,16 +85,12 @@ _AGNOSTIC_NAMES: list[str] = [
     "ml_over_ap_rms",
 ]
 _SIGNED_NAMES: list[str] = [
-    "ap_mean_mps2",
-    *[f"ap_bin_{i}_mps2" for i in range(_N_BINS)],
-    "ap_braking_mps2",
-    "corr_vertical_ap",
-    "corr_vertical_dap",
-    "corr_dvertical_ap",
-    *[f"ap_vel_bin_{i}_mps" for i in range(_N_VEL_BINS)],
-    "ap_at_vertical_max_mps2",
-    "ap_at_vertical_min_mps2",
-    "ap_skewness",
+    "corr_ap_dvertical",
+    "corr_dap_vertical",
+    "corr_ap_vertical",
+    "fundamental_phase_sin",
+    "fundamental_phase_cos",
+    "ap_jerk_skewness",
 ]
 
 #: Names of the columns returned by :func:`step_features`, in order.
@@ -94,8 +101,8 @@ SIGNED.setflags(write=False)
 # Per-column factor of mirror_features: -1 for the signed columns.
 _MIRROR: np.ndarray = np.where(SIGNED, -1.0, 1.0)
 _MIRROR.setflags(write=False)
-_VEL_EARLY_COLUMN: int = FEATURE_NAMES.index("ap_vel_bin_0_mps")
-_VEL_LATE_COLUMN: int = FEATURE_NAMES.index("ap_vel_bin_2_mps")
+_TRAVEL_COLUMN: int = FEATURE_NAMES.index("fundamental_phase_sin")
+_HARMONICS: np.ndarray = np.arange(1, N_HARMONICS + 1, dtype=np.float64)
 
 
 _PHASES: np.ndarray = np.arange(N_POINTS)
@@ -282,7 +289,6 @@ def _block_features(
     means /= N_POINTS
     x -= means[:, None, :]
     xs -= means[:, :, None]
-    a_mean = means[1].astype(np.float64)
 
     # Derivatives along the step cycle (circular: a step ends where the next begins), in physical units:
     # one resampled point lasts duration / N_POINTS.
@@ -296,7 +302,7 @@ def _block_features(
     d -= d_mean[:, None, :]
 
     ds = np.ascontiguousarray(d.transpose(0, 2, 1))
-    v, a = xs[0], xs[1]
+    v = xs[0]
     rms = np.sqrt(_mean_product(xs, xs)).astype(np.float64)  # (3, k)
     d_rms = np.sqrt(_mean_product(ds, ds)).astype(np.float64)
     v_rms, a_rms, m_rms = rms
@@ -308,25 +314,8 @@ def _block_features(
     if odd.any():
         span[odd] = xs[odd].max(axis=1) - xs[odd].min(axis=1)
     span = span.astype(np.float64)
-    rows = np.arange(k)
     i_vmax = np.argmax(v, axis=1)
     i_vmin = np.argmin(v, axis=1)
-
-    # AP velocity swing within the step: integral of de-meaned AP acceleration (m/s), de-meaned.
-    # A running sum along the phases (float32, in order), as np.cumsum along each step.
-    vel = np.empty_like(x[1])
-    vel[0] = x[1, 0]
-    for p in range(1, N_POINTS):
-        np.add(vel[p - 1], x[1, p], out=vel[p])
-    vel *= 1.0 / inv_dt
-    vel_mean = _phase_sum(vel)
-    vel_mean /= N_POINTS
-    vel -= vel_mean
-
-    b0 = round(_BRAKING_PHASE[0] * N_POINTS)
-    b1 = round(_BRAKING_PHASE[1] * N_POINTS)
-    braking = _phase_sum(x[1, b0:b1]) / (b1 - b0) + a_mean
-    skew = _safe_ratio(_mean_product(a * a, a).astype(np.float64), a_rms**3)
 
     def bins(y: np.ndarray, n_bins: int) -> np.ndarray:
         """Bin means of phase-major ``y`` (P, k), as a (k, n_bins) view."""
@@ -350,16 +339,7 @@ def _block_features(
         i_vmin / N_POINTS,
         _safe_ratio(m_rms, a_rms),
         # signed
-        a_mean,
-        bins(x[1], _N_BINS) + a_mean[:, None],
-        braking,
-        _safe_ratio(_mean_product(v, a), v_rms * a_rms),
-        _safe_ratio(_mean_product(v, ds[1]), v_rms * d_rms[1]),
-        _safe_ratio(_mean_product(ds[0], a), d_rms[0] * a_rms),
-        bins(vel, _N_VEL_BINS),
-        a[rows, i_vmax] + a_mean,
-        a[rows, i_vmin] + a_mean,
-        skew,
+        *_harmonic_cues(xs[0], xs[1]),
     ]
     # Allocated after the temporaries (as the step-major implementation did): with glibc's malloc, the
     # temporaries freed below this live array are then kept for the next call rather than returned to
@@ -372,6 +352,50 @@ def _block_features(
         out[:, col : col + width] = values if values.ndim == 2 else values[:, None]
         col += width
     return out
+
+
+def _harmonic_cues(vertical: np.ndarray, ap: np.ndarray) -> list[np.ndarray]:
+    """The signed features (see the module docstring) from step cycles of vertical and AP acceleration.
+
+    Each step is one period; only its first :data:`N_HARMONICS` harmonics are used. Correlations follow
+    from the Fourier coefficients (Parseval): for harmonics ``V_h`` and ``A_h`` of vertical and AP, the
+    derivative's harmonics are ``i·h·V_h`` (up to a positive factor that cancels in a correlation), so
+    ``corr(AP, dV/dt) = Σ h·Im(A_h V̄_h) / sqrt(Σ|A_h|² · Σ h²|V_h|²)`` and so on.
+
+    Parameters
+    ----------
+    vertical, ap : ndarray, shape (k, N_POINTS)
+        The steps' cycles (AP along the wearer's front).
+
+    Returns
+    -------
+    list of 6 ndarrays of float64, shape (k,)
+        In the order of the signed names in :data:`FEATURE_NAMES`.
+    """
+    spectra = np.fft.rfft(np.stack([vertical, ap]).astype(np.float64), axis=2)[:, :, 1 : N_HARMONICS + 1]
+    v_h, a_h = spectra[0], spectra[1]
+    h = _HARMONICS
+    cross = a_h * np.conj(v_h)
+    pv = np.einsum("kh,kh->k", v_h.real, v_h.real) + np.einsum("kh,kh->k", v_h.imag, v_h.imag)
+    pa = np.einsum("kh,kh->k", a_h.real, a_h.real) + np.einsum("kh,kh->k", a_h.imag, a_h.imag)
+    pv_d = (np.abs(v_h) ** 2) @ (h * h)
+    pa_d = (np.abs(a_h) ** 2) @ (h * h)
+    lead = cross.imag @ h  # Σ h Im(A V̄): AP ahead of vertical by a quarter cycle, harmonic by harmonic
+    fundamental = np.abs(a_h[:, 0]) * np.abs(v_h[:, 0])
+    # AP jerk over the cycle, from its harmonics, for its skewness
+    jerk_h = np.zeros((a_h.shape[0], N_POINTS // 2 + 1), dtype=np.complex128)
+    jerk_h[:, 1 : N_HARMONICS + 1] = 1j * h * a_h
+    jerk = np.fft.irfft(jerk_h, N_POINTS, axis=1)
+    j2 = np.einsum("kp,kp->k", jerk, jerk) / N_POINTS
+    j3 = np.einsum("kp,kp,kp->k", jerk, jerk, jerk) / N_POINTS
+    return [
+        _safe_ratio(lead, np.sqrt(pa * pv_d)),
+        _safe_ratio(-lead, np.sqrt(pa_d * pv)),
+        _safe_ratio(cross.real.sum(axis=1), np.sqrt(pa * pv)),
+        _safe_ratio(cross[:, 0].imag, fundamental),
+        _safe_ratio(cross[:, 0].real, fundamental),
+        _safe_ratio(j3, j2**1.5),
+    ]
 
 
 def step_features(batch: StepBatch, *, ap_sign: float | np.ndarray = 1.0) -> np.ndarray:
@@ -419,16 +443,14 @@ def mirror_features(features: np.ndarray) -> np.ndarray:
     return features * _MIRROR
 
 
-def pendular_index(features: np.ndarray) -> np.ndarray:
-    """AP velocity swing of the inverted pendulum: velocity just after contact minus at late stance (m/s).
+def travel_index(features: np.ndarray) -> np.ndarray:
+    """Which way the AP axis of the features points relative to the direction of travel, per step.
 
-    The trunk moves fastest along the direction of travel around double support and slowest as it vaults
-    over the stance leg, so the de-meaned AP velocity is higher in the first quarter of the step than in
-    the third. The index is therefore positive when the AP axis used for the features points along the
-    direction of travel. On IPOL lower-back data (all 14 subjects, the detector's steps, U-turns
-    included) it is positive along the wearer's front for 85–97 % of each subject's steps, 93 % overall.
-    Used only to orient *training* recordings whose forward axis is unknown
-    (see :func:`gaitdir.model.train_model`).
+    The sine of the phase by which AP acceleration leads vertical acceleration at the step frequency
+    (``fundamental_phase_sin``): positive when the AP axis used for the features points along the
+    direction of travel. On IPOL lower-back data (every trial, the front known) it is positive along the
+    front for 94 % of forward steps. Used only to orient *training* recordings whose forward axis is
+    unknown (see :func:`gaitdir.model.train_model`).
 
     Parameters
     ----------
@@ -438,5 +460,4 @@ def pendular_index(features: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (k,)
     """
-    features = np.asarray(features)
-    return features[:, _VEL_EARLY_COLUMN] - features[:, _VEL_LATE_COLUMN]
+    return np.asarray(features)[:, _TRAVEL_COLUMN]

@@ -788,3 +788,79 @@ def _rate(batches: collections.deque[tuple[float, float, int]], clock_index: int
         return 0.0
     # The first batch's samples lie before the window's start instant.
     return sum(n for *_, n in list(batches)[1:]) / span
+
+
+class _CalibrationFeed:
+    """Stands in for the step pipeline of a :class:`LiveSession`: feeds a front calibrator instead.
+
+    The session keeps doing what it does for any stream (one time base across reconnects, repeated
+    samples dropped, a recording if asked); the calibrator asks to stop once it has its walk.
+    """
+
+    def __init__(self, calibrator: Any, on_done: Callable[[], None]) -> None:
+        self.calibrator = calibrator
+        self.on_done = on_done
+
+    def start(self) -> _CalibrationFeed:
+        return self
+
+    def update(self, time_s: np.ndarray, acc_mps2: np.ndarray, gyr_radps: np.ndarray | None = None) -> Any:
+        from gaitdir.pipeline import StepTable
+
+        self.calibrator.update(time_s, acc_mps2, gyr_radps)
+        if self.calibrator.done_:
+            self.on_done()
+        return StepTable()
+
+    def flush(self) -> Any:
+        from gaitdir.pipeline import StepTable
+
+        return StepTable()
+
+
+async def run_calibration(
+    source: StreamSource,
+    calibrator: Any,
+    *,
+    timeout_s: float = 60.0,
+    observer: Callable[[LiveState], None] | None = None,
+    record_path: str | Path | None = None,
+) -> Any:
+    """Calibrate the wearer's front live: the stream of a sensor worn while the user walks forward.
+
+    Parameters
+    ----------
+    source : StreamSource
+        The sensor's stream (a :class:`~gaitdir.devices.SensorSession`, real or virtual).
+    calibrator : FrontCalibrator
+        Fed with every sample; the session stops as soon as it has its walk (``done_``).
+    timeout_s : float, default=60.0
+        Give up after this many wall-clock seconds (the calibrator then answers with what it has).
+    observer : callable, optional
+        Receives :class:`LiveState` snapshots (connection, samples) as a live session's observer does.
+    record_path : str or Path, optional
+        Also record the calibration walk (gaitdir CSV).
+
+    Returns
+    -------
+    FrontCalibration
+
+    Raises
+    ------
+    CalibrationError
+        The walk gave no clear answer (the message says why).
+    """
+    session: LiveSession | None = None
+
+    def done() -> None:
+        if session is not None:
+            session.request_stop()
+
+    session = LiveSession(
+        _CalibrationFeed(calibrator, done),
+        duration_s=timeout_s,
+        observer=observer,
+        record_path=record_path,
+    )
+    await session.run(source)
+    return calibrator.finish()

@@ -7,28 +7,26 @@ offline and live counts agree.
 
 Forward reference (which way is the wearer's front)
 ---------------------------------------------------
-The detector's AP axis has a continuous but arbitrary sign. The pipeline decides which sign is the
-wearer's front, in this order:
+The detector finds the walker's anterior-posterior (AP) line but not which way along it the wearer
+faces; that must be known (see :mod:`gaitdir.model.front`), and the pipeline always says where it came
+from (``forward_reference_``):
 
-1. ``forward_axis`` — given by the user, a device/placement profile or recording metadata (``"+x"``,
-   ``"-y"``, or a 3-vector in sensor coordinates). Each step's AP sign is the sign of the cosine between
-   that axis and the detector's AP axis in sensor coordinates (``forward_reference_ = "axis"``). The
-   session's first ``calibration_settle_steps`` steps, while the detector's AP axis is still settling,
-   are taken as forward (as in calibration).
-2. Otherwise, **first-bout calibration**: the first steps of the session are assumed to be forward. The
+1. **Known front** (``forward_axis``: given by the user, the file, a stored calibration or the sensor's
+   mounting profile). The detector's body frame takes that axis, made horizontal, as its AP axis from the
+   first sample on (nothing has to settle, and no step is labelled by assumption). Direction evidence is
+   carried from step to step within a walking bout (:class:`~gaitdir.model.front.BoutEvidence`); the
+   first one or two steps of a bout wait until the evidence is clear (``hold_margin``), at most
+   ``max_held_steps`` steps (``emitted_s`` says when each label came out).
+2. **First steps** (nothing known). The first steps of the session are *assumed* to be forward: the
    pipeline scores them (from the third step on: the first two are gait initiation, and the detector's
-   AP axis is still settling) under both AP signs and keeps the sign under which the model finds them forward
-   (``forward_reference_ = "first-bout"``). It decides as soon as the evidence is clear (the last
-   ``min_calibration_steps`` steps each favour one sign by ``calibration_margin`` log-odds and the median
-   of all held steps agrees), and at the latest after ``calibration_steps`` steps. Until then each step
-   is labelled as it comes under the current best sign (the one under which the steps so far look
-   forward), so calibration adds no latency; with ``hold_calibration_steps=True`` they wait and are
-   labelled under the final sign (``emitted_s`` says when). The decision is kept for the session,
-   converted to a forward axis in sensor coordinates (``forward_axis_sensor_``) that live sessions can
-   store and pass back as ``forward_axis`` next time.
-
-Limitation: a session that *starts* with backward walking and has no ``forward_axis`` is calibrated the
-wrong way round, and its forward and backward labels are swapped for the whole session.
+   estimated AP axis is still settling) under both AP signs and keeps the sign under which the model
+   finds them forward. It decides as soon as the evidence is clear (the last ``min_calibration_steps``
+   steps each favour one sign by ``calibration_margin`` log-odds and the median of all held steps
+   agrees), and at the latest after ``calibration_steps`` steps. Until then each step is labelled as it
+   comes under the current best sign, so calibration adds no latency; with
+   ``hold_calibration_steps=True`` they wait and are labelled under the final sign. The decision is kept
+   for the session. A session that *starts* with backward walking is calibrated the wrong way round, and
+   its labels are swapped: that is why the source is reported, and why a known front is worth having.
 """
 
 from __future__ import annotations
@@ -45,15 +43,21 @@ from gaitdir.features import FEATURE_NAMES, mirror_features, step_features
 from gaitdir.model import (
     EVIDENCE_DECAY,
     DirectionModel,
-    ap_sign_from_axis,
-    calibration_scores,
     first_bout_log_odds,
     forward_log_odds,
     load_model,
     parse_forward_axis,
-    smooth_log_odds,
 )
-from gaitdir.model.front import FIRST_STEPS, ForwardReference, ap_axis_of, recording_forward_reference
+from gaitdir.model.front import (
+    BOUT_GAP_S,
+    FIRST_STEPS,
+    HOLD_MARGIN,
+    MAX_HELD_STEPS,
+    BoutEvidence,
+    ForwardReference,
+    ap_axis_of,
+    recording_forward_reference,
+)
 from gaitdir.recordings import Recording
 from gaitdir.signal import (
     PLACEMENTS,
@@ -149,14 +153,20 @@ class StepPipeline:
         :func:`gaitdir.model.calibration_decision`).
     evidence_decay : float, default=EVIDENCE_DECAY
         Direction evidence carried from step to step within a walking bout
-        (:func:`gaitdir.model.smooth_log_odds`; 0 labels every step on its own).
+        (:class:`gaitdir.model.front.BoutEvidence`; 0 labels every step on its own).
+    bout_gap_s : float, default=BOUT_GAP_S
+        Longest pause between two steps of one walking bout (s).
+    hold_margin : float, default=HOLD_MARGIN
+        Known front: the first steps of a bout wait until the evidence carried reaches this (log-odds)...
+    max_held_steps : int, default=MAX_HELD_STEPS
+        ... or until this many wait (0: every step is labelled at once).
     hold_calibration_steps : bool, default=False
         False: steps before the calibration decides are labelled at once under the current best AP sign
         (the sign under which the steps so far look forward), so calibration adds no latency. True: they
         are held and labelled under the final sign when it decides (consistent, but later).
     calibration_settle_steps : int, default=2
-        The session's first steps do not count towards calibration (gait initiation; the detector's AP
-        axis is still settling); they are labelled under the best sign so far.
+        First steps: the session's first steps do not count towards calibration (gait initiation; the
+        detector's AP axis is still settling); they are labelled under the best sign so far.
     detector_params : dict, optional
         Extra keyword arguments for :class:`gaitdir.signal.StepDetector` (override the model's).
 
@@ -182,6 +192,9 @@ class StepPipeline:
         min_calibration_steps: int = 2,
         calibration_margin: float = 4.0,
         evidence_decay: float = EVIDENCE_DECAY,
+        bout_gap_s: float = BOUT_GAP_S,
+        hold_margin: float = HOLD_MARGIN,
+        max_held_steps: int = MAX_HELD_STEPS,
         hold_calibration_steps: bool = False,
         calibration_settle_steps: int = 2,
         detector_params: dict[str, Any] | None = None,
@@ -193,6 +206,9 @@ class StepPipeline:
         self.min_calibration_steps = min_calibration_steps
         self.calibration_margin = calibration_margin
         self.evidence_decay = evidence_decay
+        self.bout_gap_s = bout_gap_s
+        self.hold_margin = hold_margin
+        self.max_held_steps = max_held_steps
         self.hold_calibration_steps = hold_calibration_steps
         self.calibration_settle_steps = calibration_settle_steps
         self.detector_params = detector_params
@@ -207,15 +223,6 @@ class StepPipeline:
                 f"{self.min_calibration_steps} and {self.calibration_steps}"
             )
         self.model_ = self.model if self.model is not None else load_model()
-        params = {**self.model_.detector_params, **(self.detector_params or {})}
-        params.setdefault("placement", self.placement)
-        self.detector_ = StepDetector(**params)
-        if PLACEMENTS.get(str(params["placement"]).lower()) == "foot":
-            warnings.warn(
-                "direction labels are not meaningful for a foot-worn sensor (the direction model follows "
-                "the trunk); steps are counted, forward/backward should be ignored",
-                stacklevel=3,
-            )
         if isinstance(self.forward_axis, ForwardReference):
             reference = self.forward_axis
         elif parse_forward_axis(self.forward_axis) is not None:
@@ -226,14 +233,32 @@ class StepPipeline:
         self.forward_axis_sensor_: np.ndarray | None = (
             None if reference.axis is None else np.asarray(reference.axis, dtype=float)
         )
+        params = {**self.model_.detector_params, **(self.detector_params or {})}
+        params.setdefault("placement", self.placement)
+        if self.forward_axis_sensor_ is not None:
+            # The body frame's AP axis is the known front from the first sample on.
+            params["front_axis_sensor"] = self.forward_axis_sensor_
+        self.detector_ = StepDetector(**params)
+        if PLACEMENTS.get(str(params["placement"]).lower()) == "foot":
+            warnings.warn(
+                "direction labels are not meaningful for a foot-worn sensor (the direction model follows "
+                "the trunk); steps are counted, forward/backward should be ignored",
+                stacklevel=3,
+            )
         # None: the first-steps sign is not decided yet; "axis": a known front; "first-bout": decided
         self._front_state: str | None = "axis" if reference.known else None
         self.n_steps_ = 0
-        self._sign = 1.0  # last AP sign used (continuity when the axis comparison is undecidable)
-        self._pending: list[tuple[StepBatch, np.ndarray]] = []
-        self._carry: tuple[float, float] | None = None
-        self._axis_seen = False
+        self._sign = 1.0  # the AP sign decided by first-steps calibration
+        self._pending: list[tuple[StepBatch, np.ndarray]] = []  # first-steps calibration
         self._n_labelled_pending = 0  # held calibration steps already labelled provisionally
+        self._evidence = BoutEvidence(
+            decay=self.evidence_decay,
+            gap_s=self.bout_gap_s,
+            hold_margin=self.hold_margin,
+            max_held=self.max_held_steps if reference.known else 0,
+        )
+        # steps whose label waits on the evidence (start_s, end_s), in order
+        self._waiting: list[tuple[np.ndarray, np.ndarray]] = []
         self._started = True
 
     @property
@@ -305,10 +330,9 @@ class StepPipeline:
 
     # -- labelling --------------------------------------------------------------------------------
 
-    def _table(self, batches: list[StepBatch], log_odds: np.ndarray, emitted_s: float) -> StepTable:
-        """Rows for ``batches`` (in order) from their final log-odds."""
-        start = np.concatenate([np.asarray(b.start_s, dtype=float) for b in batches])
-        end = np.concatenate([np.asarray(b.end_s, dtype=float) for b in batches])
+    @staticmethod
+    def _rows(start: np.ndarray, end: np.ndarray, log_odds: np.ndarray, emitted_s: float) -> StepTable:
+        """Rows for steps ``[start, end)`` from their final log-odds."""
         p_forward = 1.0 / (1.0 + np.exp(-log_odds))
         forward = log_odds >= 0
         return StepTable(
@@ -321,51 +345,31 @@ class StepPipeline:
 
     def _label(self, batch: StepBatch, *, final: bool) -> StepTable:
         features = step_features(batch) if len(batch) else np.zeros((0, len(FEATURE_NAMES)))
-        if self._front_state == "axis" and not self._axis_seen:
-            if ap_axis_of(batch) is None:
-                # The detector has no AP axis yet (start of a stream): hold the steps until it has one.
-                if len(batch):
-                    self._pending.append((batch, features))
-                n_held = sum(len(b) for b, _ in self._pending)
-                if not (final or n_held > self.calibration_steps) or not n_held:
-                    return StepTable()
-                warnings.warn(
-                    "the step detector reports no AP axis in sensor coordinates; forward_axis cannot be "
-                    "used and the first steps calibrate the forward direction instead",
-                    stacklevel=3,
-                )
-                self.forward_reference_ = FIRST_STEPS
-                self._front_state = None
-                self.forward_axis_sensor_ = None
-                self._n_labelled_pending = 0
-                return self._calibrate(batch, features, final=final, held_already=True)
-            self._axis_seen = True
         if self._front_state is None:
             return self._calibrate(batch, features, final=final)
-        if not len(batch) and not self._pending:
+        if self._front_state == "first-bout" and self._sign < 0:
+            features = mirror_features(features)
+        # Known front: the detector's AP axis is the front, so the features point to it as they are.
+        values = self._evidence.push(forward_log_odds(self.model_, features), batch.start_s, batch.end_s)
+        if len(batch):
+            self._waiting.append(
+                (np.asarray(batch.start_s, dtype=float), np.asarray(batch.end_s, dtype=float))
+            )
+        if final:
+            values = np.concatenate([values, self._evidence.flush()])
+        return self._release(values, batch.emitted_s)
+
+    def _release(self, values: np.ndarray, emitted_s: float) -> StepTable:
+        """Rows for the first ``len(values)`` waiting steps, labelled with ``values``."""
+        n = values.shape[0]
+        if not n:
             return StepTable()
-        sign = self._sign_for(batch)
-        # Steps held while the axis was unknown share this batch's AP sign (the AP signal is continuous).
-        held = [*self._pending, (batch, features)]
-        self._pending = []
-        batches = [b for b, _ in held if len(b)]
-        feats = np.concatenate([f for _, f in held])
-        signs = np.full(feats.shape[0], sign)
-        settling = max(0, min(feats.shape[0], self.calibration_settle_steps - self.n_steps_))
-        if settling:
-            # While the detector's AP axis settles (the session's first steps) the AP signal need not
-            # lie along the axis it reports; these steps are taken as forward, as in calibration.
-            signs[:settling] = np.where(calibration_scores(self.model_, feats[:settling]) >= 0, 1.0, -1.0)
-        oriented = np.where(signs[:, None] > 0, feats, mirror_features(feats))
-        log_odds, self._carry = smooth_log_odds(
-            forward_log_odds(self.model_, oriented),
-            np.concatenate([b.start_s for b in batches]),
-            np.concatenate([b.end_s for b in batches]),
-            decay=self.evidence_decay,
-            carry=self._carry,
-        )
-        self.n_steps_ += feats.shape[0]
-        return self._table(batches, log_odds, batch.emitted_s)
+        start = np.concatenate([s for s, _ in self._waiting])
+        end = np.concatenate([e for _, e in self._waiting])
+        rest = (start[n:], end[n:])
+        self._waiting = [rest] if rest[0].size else []
+        self.n_steps_ += n
+        return self._rows(start[:n], end[:n], values, emitted_s)
 
     def _calibrate(
         self, batch: StepBatch, features: np.ndarray, *, final: bool, held_already: bool = False
@@ -400,7 +404,7 @@ class StepPipeline:
             if last_axis is not None:
                 self.forward_axis_sensor_ = sign * last_axis
             # Carry the decided-sign evidence of the last held step into the steps that follow.
-            self._carry = (float(end[-1]), float(log_odds[-1]))
+            self._evidence.carry_from(float(end[-1]), float(log_odds[-1]))
             self._pending = []
             self._n_labelled_pending = 0
             logger.info("forward reference from the first %d steps: AP sign %+d", decided_at + 1, sign)
@@ -411,7 +415,7 @@ class StepPipeline:
         if self._pending:
             self._n_labelled_pending = int(np.flatnonzero(new)[-1]) + 1
         self.n_steps_ += int(new.sum())
-        table = self._table(batches, np.nan_to_num(log_odds), float(batch.emitted_s))
+        table = self._rows(start, end, np.nan_to_num(log_odds), float(batch.emitted_s))
         return StepTable(
             time_s=table.time_s[new],
             duration_s=table.duration_s[new],
@@ -419,20 +423,6 @@ class StepPipeline:
             confidence=table.confidence[new],
             emitted_s=table.emitted_s[new],
         )
-
-    def _sign_for(self, batch: StepBatch) -> float:
-        """AP sign of this batch relative to the wearer's front.
-
-        With a given forward axis: the sign of its cosine with the batch's AP axis (kept from before when
-        they are nearly perpendicular). After first-bout calibration: the calibrated sign, kept — the
-        detector's AP signal is continuous, and relying on that alone makes the labels independent of
-        how the stream is chunked (live and offline agree).
-        """
-        if self._front_state == "axis" and self.forward_axis_sensor_ is not None:
-            sign = ap_sign_from_axis(self.forward_axis_sensor_, batch)
-            if sign != 0.0:
-                self._sign = sign
-        return self._sign
 
 
 def classify_recording(

@@ -88,7 +88,10 @@ def _rotation_figures(ipol: list[Any]) -> dict[str, Any]:
         for mode, forward_axis in (("first-bout", None), ("axis given", axis)):
             tables = []
             for rec in test:
-                turned = replace(rec, acc_mps2=rec.acc_mps2 @ m.T, gyr_radps=rec.gyr_radps @ m.T)
+                # The turned sensor's front is not the file's any more: first-bout calibration gets no
+                # forward_axis at all, the other mode the turned one.
+                meta = {k: v for k, v in rec.meta.items() if k != "forward_axis"}
+                turned = replace(rec, acc_mps2=rec.acc_mps2 @ m.T, gyr_radps=rec.gyr_radps @ m.T, meta=meta)
                 tables.append(classify_recording(turned, model=model, forward_axis=forward_axis))
             counts = StepTable.concat(tables).counts()
             row[mode] = {**counts, "specificity": counts["forward"] / counts["steps"]}

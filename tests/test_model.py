@@ -19,6 +19,7 @@ from sklearn.base import clone
 from gaitdir.errors import ModelError
 from gaitdir.features import FEATURE_NAMES, mirror_features, step_features
 from gaitdir.model import (
+    BOUT_GAP_S,
     MIRRORED_AP,
     MODEL_FORMAT,
     MODEL_FORMAT_VERSION,
@@ -293,7 +294,7 @@ def _reference_smoothing(
     out = np.asarray(log_odds, dtype=float).copy()
     prev_end, prev = carry if carry is not None else (-np.inf, 0.0)
     for i in range(out.shape[0]):
-        if decay > 0 and abs(float(start_s[i]) - prev_end) <= 0.05:
+        if decay > 0 and prev_end - 0.05 <= float(start_s[i]) <= prev_end + BOUT_GAP_S:
             out[i] += decay * prev
         prev_end, prev = float(end_s[i]), float(out[i])
     return out, ((prev_end, prev) if out.shape[0] else carry)
@@ -305,8 +306,8 @@ def test_smoothing_equals_the_plain_loop_bit_for_bit() -> None:
         k = int(rng.integers(0, 120))
         log_odds = rng.normal(scale=5.0, size=k)
         duration = rng.uniform(0.3, 0.8, k)
-        # Mostly contiguous steps, some pauses, some gaps right at the continuation tolerance.
-        gap = np.where(rng.random(k) < 0.8, 0.0, rng.choice([0.049, 0.05, 0.051, 1.5], size=k))
+        # Mostly contiguous steps, some pauses, some gaps right at the bout's gap tolerance, some overlaps.
+        gap = np.where(rng.random(k) < 0.8, 0.0, rng.choice([-0.06, -0.04, 0.499, 0.5, 0.501, 1.5], size=k))
         start = np.cumsum(duration + gap) - duration
         end = start + duration
         if trial % 3 == 0:

@@ -18,10 +18,11 @@ from gaitdir.errors import ModelError
 from gaitdir.model import DirectionModel, parse_forward_axis, train_model
 from gaitdir.pipeline import StepPipeline, StepTable, classify_recording, iter_classify_recording
 from gaitdir.recordings import Recording, read_recording, sample_recording_path
-from gaitdir.signal import StepBatch, StepDetector, recording_chunks
+from gaitdir.signal import StepDetector, recording_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 IPOL = REPO / ".." / "shared" / "datasets" / "ipol-healthy-gait" / "GaitData"
+MOCAP = REPO / ".." / "shared" / "datasets" / "mocap-backward"
 # IPOL's lower-back sensor: x is roughly up, z points out of the back (its front is −z).
 IPOL_FORWARD_AXIS = np.array([0.0, 0.0, -1.0])
 
@@ -122,7 +123,7 @@ def test_chunked_stream_equals_classify_recording(
         tables.append(pipeline.flush())
         live = StepTable.concat(tables)
         if forward_axis is None and not hold:
-            assert classify_recording(rec, model=model).counts() == live.counts()
+            assert classify_recording(_front_unknown(rec), model=model).counts() == live.counts()
         assert offline.counts()["steps"] > 20
         assert live.counts() == offline.counts()
         np.testing.assert_allclose(live.time_s, offline.time_s, atol=1e-9)
@@ -261,24 +262,24 @@ def test_default_model_on_the_bundled_sample() -> None:
     assert counts["forward"] / counts["steps"] > 0.85
 
 
-def test_forward_axis_without_detector_axis_falls_back_to_calibration(
-    model: DirectionModel, held_out: list[Recording], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """If the detector never reports its AP axis in sensor coordinates, a given forward axis cannot be
-    used: the pipeline says so and calibrates on the first steps instead."""
-    import gaitdir.pipeline as pipeline_module
-
-    class NoAxisDetector(StepDetector):
-        def update(self, *args: object, **kwargs: object) -> StepBatch:
-            return replace(super().update(*args, **kwargs), ap_axis_sensor=None)
-
-        def flush(self) -> StepBatch:
-            return replace(super().flush(), ap_axis_sensor=None)
-
-    monkeypatch.setattr(pipeline_module, "StepDetector", NoAxisDetector)
-    rec = held_out[0]
-    pipeline = StepPipeline(model, forward_axis="-z")
-    with pytest.warns(UserWarning, match="no AP axis"):
-        table = _stream(pipeline, rec)
-    assert pipeline.forward_reference_.source == "first-steps"
-    assert len(table) > 20 and table.counts()["forward"] / len(table) > 0.85
+def test_known_front_labels_a_session_that_starts_backward_backward(model: DirectionModel) -> None:
+    """With the front known no step is labelled by assumption, the first ones included: real backward
+    walking (motion capture turned into a pelvis accelerometer, evaluation use only) comes out backward
+    from its first step, while the first-steps assumption swaps the whole session."""
+    rec = read_recording(MOCAP / "bandai1_walk-back_active_001.csv")
+    assert rec.meta["forward_axis"] == "+x"
+    known = classify_recording(rec, model=model)
+    assert len(known) >= 10 and set(known.direction) == {"backward"}
+    assumed = classify_recording(_front_unknown(rec), model=model)
+    assert assumed.counts()["forward"] >= len(assumed) - 1
+    # Streamed in small pieces, the first step's label waits for the next steps' evidence (about a step)
+    # instead of being assumed.
+    pipeline = StepPipeline(model, forward_axis="+x")
+    pieces = [
+        pipeline.update(rec.time_s[i : i + 10], rec.acc_mps2[i : i + 10]) for i in range(0, rec.n_samples, 10)
+    ]
+    streamed = StepTable.concat([*pieces, pipeline.flush()])
+    assert list(streamed.direction) == list(known.direction)
+    assert pipeline.forward_reference_.source == "option"
+    latency = streamed.emitted_s - streamed.end_s
+    assert float(latency[0]) < 1.5 and float(np.median(latency)) < 0.5

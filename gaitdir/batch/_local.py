@@ -237,7 +237,8 @@ class ProcessPoolRunner:
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        processes = list(getattr(pool, "_processes", {}).values())
+        # The standard library has no public handle on its workers before Python 3.14.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
         for future in self._in_flight:
             future.cancel()
         for process in processes:

@@ -155,6 +155,10 @@ class FileOutcome:
         Why the file failed, for people (names the file, and the line and column where known).
     warnings : tuple of str
         What the readers and the pipeline had to say about the data, once each.
+    meta : dict of str to str or None
+        The recording's metadata (sensor, placement...), for records kept beside the outputs.
+    duration_s : float
+        The recording's duration (s), first to last sample.
     """
 
     index: int
@@ -167,6 +171,8 @@ class FileOutcome:
     forward_reference: dict[str, Any] | None = None
     error: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    meta: dict[str, str] | None = None
+    duration_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -269,10 +275,11 @@ def classify_file(job: FileJob, settings: ClassifySettings) -> FileOutcome:
     """
     said: list[str] = []
     document: dict[str, Any] | None = None
+    meta: dict[str, str] = {}
     error = ""
     with _ONE_FILE_AT_A_TIME, _user_warnings(said):
         try:
-            document = _classify(job, settings)
+            document, meta = _classify(job, settings)
         except GaitdirError as exc:
             error = job.as_given(str(exc))
         except OSError as exc:
@@ -294,11 +301,13 @@ def classify_file(job: FileJob, settings: ClassifySettings) -> FileOutcome:
         summary_path=job.summary_path,
         forward_reference={k: document["forward_reference"][k] for k in ("source", "axis")},
         warnings=shown,
+        meta=meta,
+        duration_s=float(document["input"]["duration_s"]),
     )
 
 
-def _classify(job: FileJob, settings: ClassifySettings) -> dict[str, Any]:
-    """The work of :func:`classify_file`; returns the summary it wrote."""
+def _classify(job: FileJob, settings: ClassifySettings) -> tuple[dict[str, Any], dict[str, str]]:
+    """The work of :func:`classify_file`; returns the summary it wrote and the recording's metadata."""
     # Looked up at call time (not at import), so that the pipeline a test puts in place is used.
     from gaitdir.model.front import recording_forward_reference
     from gaitdir.pipeline import iter_classify_recording
@@ -378,7 +387,7 @@ def _classify(job: FileJob, settings: ClassifySettings) -> dict[str, Any]:
             with suppress(OSError):
                 steps_path.unlink()
             raise
-    return document
+    return document, {str(k): str(v) for k, v in recording.meta.items()}
 
 
 def _hashed(future: Future[tuple[int, str] | None], path: str) -> tuple[int, str]:

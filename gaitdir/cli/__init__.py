@@ -13,7 +13,7 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on ``app``; imported for that side effect.
-from gaitdir.cli import _live, _offline  # noqa: E402, F401
+from gaitdir.cli import _calibrate, _history, _live, _offline  # noqa: E402, F401
 
 
 def main() -> None:

@@ -108,6 +108,7 @@ class _TwinSpec:
     kind: str
     speed: float = 1.0
     faults: tuple[str, ...] = ()
+    placement: str | None = None
 
 
 @contextlib.asynccontextmanager
@@ -126,7 +127,12 @@ async def _virtual_world(specs: list[_TwinSpec]) -> AsyncIterator[tuple[Any, lis
         try:
             for spec, fault_list in zip(specs, faults, strict=True):
                 sensor = VirtualSensor(
-                    world, spec.recording, kind=spec.kind, speed=spec.speed, faults=fault_list
+                    world,
+                    spec.recording,
+                    kind=spec.kind,
+                    speed=spec.speed,
+                    faults=fault_list,
+                    placement=spec.placement,
                 )
                 sensors.append(sensor)
                 await sensor.start()
@@ -271,8 +277,11 @@ def pair(
         store.pair(sensor)
     _stdout().print(
         f"Paired {sensor.label} ({sensor.kind}, {sensor.address}, worn on: {sensor.placement}); "
-        "it is the default for `gaitdir live`."
+        "it is the default for `gaitdir live`.",
+        markup=False,
     )
+    for line in _front_lines(_sensor_front(sensor, sensor.placement)):
+        _stdout().print(line, markup=False)
 
 
 def _looks_like_address(text: str) -> bool:
@@ -297,12 +306,13 @@ def devices() -> None:
     from rich.table import Table
 
     table = Table(title=f"Remembered sensors ({store.path})")
-    for column in ("", "name", "address", "type", "placement", "forward axis"):
+    for column in ("", "name", "address", "type", "placement", "front"):
         table.add_column(column)
     for s in sensors:
         is_default = default is not None and s.address == default.address
+        front = _sensor_front(s, s.placement)
         table.add_row(
-            "*" if is_default else "", s.name or "?", s.address, s.kind, s.placement, s.forward_axis or ""
+            "*" if is_default else "", s.name or "?", s.address, s.kind, s.placement, front.describe()
         )
     _stdout().print(table)
 
@@ -373,6 +383,15 @@ def live(
     virtual_world: Annotated[
         str | None, typer.Option("--virtual-world", envvar=VIRTUAL_WORLD_ENV, hidden=True)
     ] = None,
+    history: Annotated[
+        bool | None,
+        typer.Option(
+            "--history/--no-history",
+            help="Save the session in your history (`gaitdir history`); default: yes for a sensor, no for "
+            "a --virtual replay.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Count forward and backward steps live from a sensor (Ctrl-C stops and prints a summary)."""
     with _user_errors():
@@ -396,6 +415,8 @@ def live(
             forward_axis=forward_axis,
             virtual_kinds=_kinds_option(virtual_world),
             scan_timeout_s=scan_timeout,
+            # a replay is not the wearer's walking of today: kept out of the history unless asked for
+            history=history if history is not None else virtual is None,
         )
         _run_live_command(request)
 
@@ -435,16 +456,25 @@ class _LiveRequest:
     forward_axis: str | None = None
     virtual_kinds: tuple[str, ...] | list[str] = ()
     scan_timeout_s: float = 10.0
+    # the demo replays a bundled recording: not the user's walking, so not in their history
+    history: bool = False
 
 
 def _run_live_command(request: _LiveRequest) -> None:
+    from gaitdir.cli._history import LiveHistoryHook
+
     out = _stdout()
     view = _TerminalView(out) if out.is_terminal else _PlainView(out, _stderr())
-    summary = _run_async(_live_main(request, view))
+    hook = LiveHistoryHook(request.history, _stderr())
+    try:
+        summary = _run_async(_live_main(request, view, hook))
+    finally:
+        hook.close()
     view.finish(summary)
+    hook.tell(out if out.is_terminal else _stderr())
 
 
-async def _live_main(request: _LiveRequest, view: _View) -> LiveSummary:
+async def _live_main(request: _LiveRequest, view: _View, hook: Any) -> LiveSummary:
     import asyncio
 
     from gaitdir.config import SensorStore
@@ -485,10 +515,19 @@ async def _live_main(request: _LiveRequest, view: _View) -> LiveSummary:
         backend: Any = None
         end_signal: Any = None
         if replayed is not None:
-            spec = _TwinSpec(replayed, kind, request.speed, request.faults)
+            spec = _TwinSpec(
+                replayed, kind, request.speed, request.faults, _check_placement(request.placement)
+            )
             backend, sensors = await stack.enter_async_context(_virtual_world([spec]))
             # A finished replay drops the link and vanishes; this tells the session not to wait for it.
             target, end_signal = sensors[0].address, sensors[0].finished
+            if sensors[0].worn is not None:
+                # The twin presents the recording as its sensor worn at this placement, so the front
+                # comes from that sensor's mounting profile, as for a real one (not from the file).
+                placement = sensors[0].worn_placement
+                front = resolve_forward_reference(
+                    option=request.forward_axis, option_detail="given now", sensor=kind, placement=placement
+                )
         elif request.virtual_kinds:
             backend, _ = await stack.enter_async_context(
                 _virtual_world(_sample_twins(list(request.virtual_kinds)))
@@ -498,26 +537,62 @@ async def _live_main(request: _LiveRequest, view: _View) -> LiveSummary:
         driver_cls, ble_device = await _resolve(target, known_kind, backend, request.scan_timeout_s)
         view.connecting(f"{driver_cls.kind} {ble_device.name or target}")
         source = _open_session(driver_cls, ble_device, backend, end_signal)
+        # --- history hook: the session's row follows its state snapshots (gaitdir.cli._history)
+        hook.announce_recording(request.record)
         session = LiveSession(
             placement=placement,
             forward_axis=front,
             record_path=request.record,
-            record_meta={"sensor": driver_cls.kind},
+            record_meta={"sensor": driver_cls.kind, "started": _now_iso()},
             label=request.label,
             events_path=request.events,
             duration_s=request.duration_s,
-            observer=view.update,
+            observer=hook.observer(view.update),
         )
+        hook.start(
+            sensor=driver_cls.kind if replayed is None else f"{driver_cls.kind} (virtual)",
+            placement=placement,
+            record=request.record,
+            events=request.events,
+        )
+        # --- end of the history hook's set-up
         with _stop_on_sigint(session), view:
-            try:
-                return await session.run(source)
-            except asyncio.CancelledError:
-                # Ctrl-C where no signal handler can be installed: the session shut down cleanly first.
-                summary = getattr(session, "summary_", None)
-                if summary is None:
-                    raise
+            async with hook.running(session):
+                try:
+                    summary = await session.run(source)
+                except asyncio.CancelledError:
+                    # Ctrl-C where no signal handler can be installed: the session shut down cleanly first.
+                    summary = getattr(session, "summary_", None)
+                    if summary is None:
+                        raise
+                hook.finish(summary)
                 return summary
     raise AssertionError("unreachable")
+
+
+def _sensor_front(sensor: Any, placement: str, option: str | None = None) -> Any:
+    """A remembered sensor's front at ``placement``: the user's axis (given now or at pairing), else its
+    stored calibration (made at that placement), else its mounting profile, else the first steps."""
+    from gaitdir.model.front import resolve_forward_reference
+
+    calibration = sensor.calibration
+    usable = calibration is not None and calibration.placement in ("auto", placement)
+    given = option if option is not None else sensor.forward_axis
+    return resolve_forward_reference(
+        option=given,
+        option_detail="given now" if option is not None else "given at pairing",
+        calibration=calibration.forward_axis if usable else None,
+        calibration_detail=calibration.describe() if usable else "",
+        sensor=sensor.kind,
+        placement=placement,
+    )
+
+
+def _now_iso() -> str:
+    """Now, in local time with its UTC offset (the recording's ``started`` metadata)."""
+    import datetime
+
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def _live_front(
@@ -536,17 +611,9 @@ def _live_front(
         return resolve_forward_reference(option=request.forward_axis)
     if replayed is not None:
         return resolve_forward_reference(file_axis=replayed.meta.get("forward_axis") or None)
-    calibration = None if remembered is None else remembered.calibration
-    # A calibration holds for the placement it was made at.
-    usable = calibration is not None and calibration.placement in ("auto", placement)
-    return resolve_forward_reference(
-        option=None if remembered is None else remembered.forward_axis,
-        option_detail="given at pairing",
-        calibration=calibration.forward_axis if usable else None,
-        calibration_detail=calibration.describe() if usable else "",
-        sensor=kind,
-        placement=placement,
-    )
+    if remembered is not None:
+        return _sensor_front(remembered, placement)
+    return resolve_forward_reference(sensor=kind, placement=placement)
 
 
 async def _resolve(target: str, kind: str | None, backend: Any, timeout_s: float) -> tuple[type[Any], Any]:

@@ -275,6 +275,9 @@ class _FileResult:
     output: str
     forward_reference: dict[str, Any]
     summary: str
+    # for `classify --history`: what the session row stores besides the counts
+    meta: dict[str, str] | None = None
+    duration_s: float = 0.0
 
     @classmethod
     def of(cls, outcome: FileOutcome) -> _FileResult:
@@ -287,6 +290,8 @@ class _FileResult:
             outcome.steps_path,
             outcome.forward_reference or {},
             outcome.summary_path,
+            meta=outcome.meta,
+            duration_s=outcome.duration_s,
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -488,6 +493,12 @@ def classify(
             "and options): resumes an interrupted batch.",
         ),
     ] = False,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history", help="Also add each classified file to your session history (`gaitdir history`)."
+        ),
+    ] = False,
 ) -> None:
     """Find every step in recorded files and label it forward or backward.
 
@@ -551,11 +562,21 @@ def classify(
         "forward": sum(r.forward for r in ordered),
         "backward": sum(r.backward for r in ordered),
     }
+    history_error: dict[str, str] | None = None
+    if history and ordered:
+        # Only on request: batch research must not fill a personal history.
+        from gaitdir.cli._history import add_classified
+
+        try:
+            add_classified(ordered)
+        except GaitdirError as exc:
+            history_error = {"path": str(getattr(exc, "path", None) or "history"), "error": _one_line(exc)}
+            _line("error", f"{exc} (the steps files are written)")
     if json_output:
         payload = {
             "files": [r.to_dict() for r in ordered],
             "total": total,
-            "errors": errors,
+            "errors": errors + ([history_error] if history_error is not None else []),
             "skipped": [
                 {"path": job.path, "output": job.steps_path, "summary": job.summary_path} for job in skipped
             ],
@@ -580,8 +601,8 @@ def classify(
                 f"skipped {len(skipped)} of {len(paths)} files: their outputs in {out}{os.sep} are complete "
                 "and up to date (--skip-existing)",
             )
-    if errors:
-        if not json_output and len(errors) + len(ordered) > 1:
+    if errors or history_error is not None:
+        if errors and not json_output and len(errors) + len(ordered) > 1:
             _line("error", f"{len(errors)} of {len(errors) + len(ordered)} inputs failed")
         raise typer.Exit(1)
 

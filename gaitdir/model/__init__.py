@@ -29,7 +29,10 @@ from gaitdir.model._persistence import (
 from gaitdir.model._predictor import CLASSES, DirectionModel, LinearDirectionPredictor, forward_log_odds
 from gaitdir.model._training import MIRRORED_AP, step_labels, train_model
 from gaitdir.model.front import (
+    BOUT_GAP_S,
     EVIDENCE_DECAY,
+    BoutEvidence,
+    ForwardReference,
     ap_sign_from_axis,
     calibration_decision,
     calibration_scores,
@@ -39,14 +42,17 @@ from gaitdir.model.front import (
 )
 
 __all__ = [
+    "BOUT_GAP_S",
     "CLASSES",
     "EVIDENCE_DECAY",
     "MIRRORED_AP",
     "MODEL_FORMAT",
     "MODEL_FORMAT_VERSION",
+    "BoutEvidence",
     "DirectionClassifier",
     "DirectionModel",
     "EvaluationReport",
+    "ForwardReference",
     "LinearDirectionPredictor",
     "ap_sign_from_axis",
     "calibration_decision",

@@ -14,7 +14,7 @@ from gaitdir.features import mirror_features
 from gaitdir.model._persistence import json_default
 from gaitdir.model._predictor import CLASSES, DirectionModel, forward_log_odds
 from gaitdir.model._training import _detect, _fit, _orient, _oriented_features, _RecordingSteps
-from gaitdir.model.front import EVIDENCE_DECAY, first_bout_log_odds, smooth_log_odds
+from gaitdir.model.front import EVIDENCE_DECAY, BoutEvidence, first_bout_log_odds
 from gaitdir.recordings import Recording
 from gaitdir.signal import match_steps
 
@@ -73,8 +73,11 @@ def _finish(tally: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
 def _predict_bouts(
     model: DirectionModel, features: np.ndarray, rs: _RecordingSteps, decay: float
 ) -> np.ndarray:
-    """Labels as the pipeline gives them: per-step log-odds carried within bouts."""
-    log_odds, _ = smooth_log_odds(forward_log_odds(model, features), rs.start_s, rs.end_s, decay=decay)
+    """Labels as the pipeline gives them with a known front: evidence carried within bouts, the first
+    steps of a bout held until it is clear (:class:`~gaitdir.model.front.BoutEvidence`)."""
+    evidence = BoutEvidence(decay=decay)
+    pushed = evidence.push(forward_log_odds(model, features), rs.start_s, rs.end_s)
+    log_odds = np.concatenate([pushed, evidence.flush()])
     return np.where(log_odds >= 0, "forward", "backward")
 
 

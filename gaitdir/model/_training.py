@@ -14,9 +14,9 @@ Orienting training steps
 ------------------------
 Features are signed along the wearer's front, so each training step needs the AP sign that points to the
 front. In order of priority: the recording's ``forward_axis`` metadata (compared with the detector's AP
-axis in sensor coordinates); for a recording with forward-labelled steps, the sign under which the trunk
-slows down from contact to mid-stance along the front (inverted-pendulum mechanics,
-:func:`gaitdir.features.pendular_index`);
+axis in sensor coordinates); for a recording with forward-labelled steps, the sign under which
+AP acceleration leads vertical acceleration by a quarter step along the direction of travel
+(:func:`gaitdir.features.travel_index`);
 for a recording with no forward steps (e.g. a KU-HAR "Walk-backwards" file), the forward axis in sensor
 coordinates found on the same subject's forward recordings, else on recordings of the same format.
 """
@@ -32,7 +32,7 @@ import numpy as np
 
 from gaitdir import __version__
 from gaitdir.errors import ModelError
-from gaitdir.features import FEATURE_NAMES, mirror_features, pendular_index, step_features
+from gaitdir.features import FEATURE_NAMES, mirror_features, step_features, travel_index
 from gaitdir.model._predictor import CLASSES, DirectionModel
 from gaitdir.model.front import ap_axis_of, ap_sign_from_axis, parse_forward_axis
 from gaitdir.recordings import Recording
@@ -97,7 +97,12 @@ class _RecordingSteps:
 
 
 def _detect(recording: Recording, detector_params: dict[str, Any]) -> _RecordingSteps:
-    batches = [b for b in detect_steps(recording, **detector_params) if len(b)]
+    params = dict(detector_params)
+    front = parse_forward_axis(recording.meta.get("forward_axis"))
+    if front is not None:
+        # As the pipeline does with a known front: the body frame's AP axis is that front.
+        params["front_axis_sensor"] = front
+    batches = [b for b in detect_steps(recording, **params) if len(b)]
     if batches:
         start = np.concatenate([b.start_s for b in batches])
         end = np.concatenate([b.end_s for b in batches])
@@ -135,8 +140,8 @@ def _orient(items: list[_RecordingSteps]) -> None:
                 batch_sign = None
         forward = rs.labels == "forward"
         if batch_sign is None and forward.any():
-            # Along the direction of travel the trunk slows from contact to mid-stance (pendulum).
-            swing = float(np.median(pendular_index(rs.features[forward])))
+            # Along the direction of travel, AP acceleration leads vertical by a quarter step.
+            swing = float(np.median(travel_index(rs.features[forward])))
             batch_sign = np.full(n_batches, 1.0 if swing >= 0 else -1.0)
         if batch_sign is None:
             pending.append(rs)
@@ -160,16 +165,17 @@ def _orient(items: list[_RecordingSteps]) -> None:
             batch_sign = np.array([ap_sign_from_axis(axis, b, min_cosine=0.0) for b in rs.batches])
             batch_sign[batch_sign == 0] = 1.0
         else:
-            # Nothing tells where this wearer's front is. Fall back on the pendular model for the
-            # labelled direction of travel (backward travel = towards the back), and say so.
+            # Nothing tells where this wearer's front is. Fall back on the phase of AP against vertical
+            # for the labelled direction of travel (backward travel = towards the back), and say so.
             src = rs.recording.meta.get("source", "?")
             warnings.warn(
                 f"{src}: no forward axis and no forward steps of the same subject or format; orienting its "
-                "steps by the pendular velocity swing relative to the labelled direction of travel",
+                "steps by the phase of AP against vertical acceleration relative to the labelled direction "
+                "of travel",
                 stacklevel=3,
             )
             backward = rs.labels == "backward"
-            swing = float(np.median(pendular_index(rs.features[backward]))) if backward.any() else 0.0
+            swing = float(np.median(travel_index(rs.features[backward]))) if backward.any() else 0.0
             batch_sign = np.full(len(rs.batches), -1.0 if swing >= 0 else 1.0)
         rs.ap_sign = batch_sign[rs.batch_of_step] if rs.batch_of_step.size else np.zeros(0)
 

@@ -34,10 +34,18 @@ from gaitdir.features import mirror_features
 from gaitdir.model._predictor import DirectionModel, forward_log_odds
 from gaitdir.signal import StepBatch
 
-#: Weight of the previous step's direction evidence within a bout (see :func:`smooth_log_odds`).
-EVIDENCE_DECAY: float = 0.5
-# A step continues the bout when it starts where the previous one ended (s).
-_CONTINUATION_TOL_S = 0.05
+#: Weight of the previous step's direction evidence within a bout (see :class:`BoutEvidence`).
+EVIDENCE_DECAY: float = 0.85
+#: A step continues the walking bout when it starts at most this long after the previous step ended (s).
+#: A walker reverses only after stopping, and a pause this short is not a stop: a turn, a hesitation, a
+#: contact the detector missed (chosen on IPOL held-out subjects and real backward motion, see
+#: ``benchmarks/direction.py``).
+BOUT_GAP_S: float = 0.5
+#: At the start of a bout (front known), steps wait until the evidence carried reaches this many
+#: log-odds either way...
+HOLD_MARGIN: float = 3.0
+#: ... or until this many steps wait (the first step of a walk says little on its own: gait initiation).
+MAX_HELD_STEPS: int = 2
 
 #: Where the wearer's front came from (see the module docstring), from the most to the least direct.
 FrontSource = Literal["option", "file", "calibration", "sensor-profile", "first-steps"]
@@ -340,13 +348,15 @@ def smooth_log_odds(
     *,
     decay: float = EVIDENCE_DECAY,
     carry: tuple[float, float] | None = None,
+    gap_s: float = BOUT_GAP_S,
 ) -> tuple[np.ndarray, tuple[float, float] | None]:
     """Carry direction evidence from step to step within a walking bout (causal).
 
-    ``s_i = l_i + decay · s_(i−1)`` when step i starts where step i−1 ended (the same bout), else
-    ``s_i = l_i``. A walker does not reverse direction mid-bout without stopping, so atypical single
-    steps (turns, the last steps of a bout) follow the bout; a real reversal still flips the label as soon
-    as one step's evidence outweighs the decayed history.
+    ``s_i = l_i + decay · s_(i−1)`` when step i starts at most ``gap_s`` after step i−1 ended (the same
+    bout), else ``s_i = l_i``. A walker does not reverse direction mid-bout without stopping, so atypical
+    single steps (turns, the last steps of a bout) follow the bout; a real reversal still flips the label
+    as soon as one step's evidence outweighs the decayed history. :class:`BoutEvidence` is the same with
+    a bout's first steps held.
 
     Parameters
     ----------
@@ -358,6 +368,8 @@ def smooth_log_odds(
         Weight of the previous step's smoothed evidence (0 = no smoothing).
     carry : (float, float), optional
         ``(end_s, smoothed log-odds)`` of the step before these (from a previous call).
+    gap_s : float, default=BOUT_GAP_S
+        Longest pause between steps of one bout (s).
 
     Returns
     -------
@@ -375,7 +387,7 @@ def smooth_log_odds(
     if not all(isinstance(value, (float, int)) for value in (decay, prev_end, prev)):
         # Other scalar types (np.float32...) follow numpy's promotion rules: keep numpy scalars.
         for i in range(k):
-            if abs(float(start_s[i]) - prev_end) <= _CONTINUATION_TOL_S:
+            if _continues(float(start_s[i]), prev_end, gap_s):
                 out[i] += decay * prev
             prev_end, prev = float(end_s[i]), float(out[i])
         return out, (prev_end, prev)
@@ -387,11 +399,107 @@ def smooth_log_odds(
     smoothed: list[float] = []
     append = smoothed.append
     for value, start, end in zip(out.tolist(), starts, ends, strict=True):
-        if abs(start - prev_end) <= _CONTINUATION_TOL_S:
+        if _continues(start, prev_end, gap_s):
             value += decay * prev
         append(value)
         prev_end, prev = end, value
     return np.array(smoothed), (float(prev_end), float(prev))
+
+
+def _continues(start_s: float, prev_end_s: float, gap_s: float) -> bool:
+    """Does a step starting at ``start_s`` continue the bout whose last step ended at ``prev_end_s``?"""
+    # A step may start slightly before the previous one's predicted end (an early contact).
+    return prev_end_s - 0.05 <= start_s <= prev_end_s + gap_s
+
+
+@dataclass
+class BoutEvidence:
+    """Direction evidence carried from step to step within walking bouts, with the bout's first steps held.
+
+    Streaming and causal: :meth:`push` takes the next steps' own log-odds (forward positive) and says
+    which steps, in order, are now labelled and with which evidence. Within a bout (steps separated by
+    at most ``gap_s``) the evidence is ``s_i = l_i + decay · s_(i−1)``: a walker does not reverse
+    without stopping, so an atypical step (a turn, the last steps of a walk) follows the bout, while a
+    real reversal after a pause starts afresh.
+
+    The first steps of a bout say little on their own (gait initiation), so up to ``max_held`` of them
+    wait until the evidence reaches ``hold_margin`` either way; they are then labelled with the evidence
+    of the step that decided, and so is every step that waited with them. This labels no step by
+    assumption; it delays a few (one or two per bout) by about a step.
+
+    Parameters
+    ----------
+    decay : float, default=EVIDENCE_DECAY
+    gap_s : float, default=BOUT_GAP_S
+    hold_margin : float, default=HOLD_MARGIN
+    max_held : int, default=MAX_HELD_STEPS
+        0 labels every step at once.
+
+    Attributes
+    ----------
+    held_ : int
+        Steps waiting (they are the last ones pushed).
+    """
+
+    decay: float = EVIDENCE_DECAY
+    gap_s: float = BOUT_GAP_S
+    hold_margin: float = HOLD_MARGIN
+    max_held: int = MAX_HELD_STEPS
+
+    def __post_init__(self) -> None:
+        self.held_ = 0
+        self._prev_end = -np.inf
+        self._prev = 0.0
+
+    def push(self, log_odds: np.ndarray, start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
+        """Take the next steps; return the evidence of every step now labelled.
+
+        Parameters
+        ----------
+        log_odds : ndarray, shape (k,)
+            The steps' own log-odds, in time order.
+        start_s, end_s : ndarray, shape (k,)
+            Their spans (s).
+
+        Returns
+        -------
+        ndarray
+            Evidence (log-odds, forward positive) of the steps labelled by this call, in order: first the
+            steps that were waiting, then the new ones, as far as they are labelled; the rest wait
+            (``held_``).
+        """
+        out: list[float] = []
+        for value, start, end in zip(
+            np.asarray(log_odds, dtype=float).tolist(),
+            np.asarray(start_s, dtype=float).tolist(),
+            np.asarray(end_s, dtype=float).tolist(),
+            strict=True,
+        ):
+            continues = _continues(start, self._prev_end, self.gap_s)
+            if not continues and self.held_:
+                # The bout ended while its first steps waited: they get what the bout had.
+                out.extend([self._prev] * self.held_)
+                self.held_ = 0
+            evidence = value + (self.decay * self._prev if continues else 0.0)
+            starting = not continues or self.held_ > 0
+            if starting and self.held_ < self.max_held and abs(evidence) < self.hold_margin:
+                self.held_ += 1
+            else:
+                out.extend([evidence] * (self.held_ + 1))
+                self.held_ = 0
+            self._prev_end, self._prev = end, evidence
+        return np.asarray(out, dtype=float)
+
+    def carry_from(self, end_s: float, evidence: float) -> BoutEvidence:
+        """Continue from a step labelled elsewhere (first-steps calibration) that ended at ``end_s``."""
+        self._prev_end, self._prev = float(end_s), float(evidence)
+        return self
+
+    def flush(self) -> np.ndarray:
+        """End of the stream: the steps still waiting get the evidence there is."""
+        out = np.full(self.held_, self._prev)
+        self.held_ = 0
+        return out
 
 
 def first_bout_log_odds(
@@ -478,3 +586,290 @@ def first_bout_log_odds(
             out[:] = values
         return out, k - 1, best
     return out, None, best
+
+
+# ----------------------------------------------------------------------------------------------------
+# Calibration: the front from a walk known to be forward
+
+
+@dataclass(frozen=True)
+class FrontCalibration:
+    """The wearer's front found by walking forward with the sensor worn (``gaitdir calibrate``).
+
+    Attributes
+    ----------
+    forward_axis : tuple of 3 floats
+        Unit vector of the wearer's front in sensor coordinates (horizontal when the wearer stands).
+    steps : int
+        Forward steps the answer rests on (the walk's first steps, gait initiation, are not counted).
+    agreement : float
+        Share of those steps whose own evidence points the same way (0–1).
+    axis_clarity : float
+        How clearly the trunk's front-back line stands out in the walk: 1 − (side-to-side variance /
+        front-back variance) of the step-band acceleration in the horizontal plane (0–1).
+    heading_change_deg : float or None
+        How far the walker turned during the walk (°), from the gyroscope; None without one.
+    start_s, end_s : float
+        The walk used (s, time base of the input).
+    """
+
+    forward_axis: tuple[float, float, float]
+    steps: int
+    agreement: float
+    axis_clarity: float
+    heading_change_deg: float | None
+    start_s: float
+    end_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``gaitdir calibrate --json``)."""
+        return {
+            "forward_axis": [round(v, 4) for v in self.forward_axis],
+            "steps": self.steps,
+            "agreement": round(self.agreement, 3),
+            "axis_clarity": round(self.axis_clarity, 3),
+            "heading_change_deg": None
+            if self.heading_change_deg is None
+            else round(self.heading_change_deg, 1),
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+        }
+
+
+class FrontCalibrator:
+    """Finds the wearer's front from a walk known to be forward: stand still, then walk ~10 steps.
+
+    Causal and streaming (feed it with :meth:`update` as samples come, live or from a file): the step
+    detector finds the walk's steps along its estimated AP line; the direction model says, for every step
+    after the first ``settle_steps`` (gait initiation), which end of that line the step went to; the walk
+    is taken as forward, so that end is the front. The axis itself is the principal horizontal axis of the
+    step-band acceleration over the whole walk (no settling). It refuses, with
+    :class:`~gaitdir.errors.CalibrationError`, a walk that gives no clear answer: too few steps, steps
+    that disagree, no clear front-back line, or turning.
+
+    Parameters
+    ----------
+    model : DirectionModel, optional
+        None: the shipped model.
+    placement : str, default="auto"
+        Where the sensor is worn (for the step detector).
+    min_steps : int, default=6
+        Fewest steps (after ``settle_steps``) that can answer.
+    target_steps : int, default=12
+        The calibration is complete (:attr:`done_`) once the first walk has this many steps after
+        ``settle_steps``, or once the walk ends with at least ``min_steps``.
+    settle_steps : int, default=2
+        The walk's first steps (gait initiation) are not used.
+    min_agreement : float, default=0.75
+        Share of steps whose own evidence must agree with the answer.
+    min_axis_clarity : float, default=0.3
+        How clearly the front-back line must stand out (see :class:`FrontCalibration`).
+    max_heading_change_deg : float, default=45.0
+        A walk that turns more than this is refused (gyroscope only).
+    """
+
+    def __init__(
+        self,
+        model: DirectionModel | None = None,
+        *,
+        placement: str = "auto",
+        min_steps: int = 6,
+        target_steps: int = 12,
+        settle_steps: int = 2,
+        min_agreement: float = 0.75,
+        min_axis_clarity: float = 0.3,
+        max_heading_change_deg: float = 45.0,
+    ) -> None:
+        self.model = model
+        self.placement = placement
+        self.min_steps = min_steps
+        self.target_steps = target_steps
+        self.settle_steps = settle_steps
+        self.min_agreement = min_agreement
+        self.min_axis_clarity = min_axis_clarity
+        self.max_heading_change_deg = max_heading_change_deg
+        self._started = False
+
+    def _start(self) -> None:
+        from gaitdir.model._persistence import load_model
+        from gaitdir.signal import StepDetector
+
+        self.model_ = self.model if self.model is not None else load_model()
+        params = {**self.model_.detector_params, "placement": self.placement}
+        self.detector_ = StepDetector(**params)
+        self._samples: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        self._steps: list[tuple[float, float, np.ndarray, float | None]] = []  # start, end, features, yaw
+        self._ap_axis: np.ndarray | None = None
+        self.done_ = False
+        self._bout_over = False
+        self._started = True
+
+    @property
+    def steps_(self) -> int:
+        """Steps of the first walk found so far (gait initiation included)."""
+        return len(self._steps) if self._started else 0
+
+    def update(
+        self, time_s: np.ndarray, acc_mps2: np.ndarray, gyr_radps: np.ndarray | None = None
+    ) -> FrontCalibrator:
+        """Feed samples (sensor coordinates; acceleration with gravity, m/s²; angular rate, rad/s)."""
+        if not self._started:
+            self._start()
+        if self.done_:
+            return self
+        time_s = np.asarray(time_s, dtype=float)
+        acc_mps2 = np.asarray(acc_mps2, dtype=float)
+        gyr = None if gyr_radps is None else np.asarray(gyr_radps, dtype=float)
+        if time_s.size:
+            self._samples.append((time_s, acc_mps2, gyr))
+        self._take(self.detector_.update(time_s, acc_mps2, gyr))
+        return self
+
+    def finish(self) -> FrontCalibration:
+        """End of the walk (or of the file): the answer, or :class:`CalibrationError` saying why not."""
+        if not self._started:
+            self._start()
+        if not self.done_:
+            self._take(self.detector_.flush())
+        return self._answer()
+
+    def _take(self, batch: StepBatch) -> None:
+        if not len(batch) or self.done_:
+            return
+        from gaitdir.features import step_features
+
+        features = step_features(batch)
+        yaw = None
+        body = batch.body
+        if body.gyr_radps is not None:
+            # angular rate about the vertical, integrated over each step (rad)
+            rate = body.gyr_radps[:, 0]
+            yaw = [
+                float(np.sum(rate[s:e]) / body.sample_rate_hz)
+                for s, e in zip(batch.start_idx, batch.end_idx, strict=True)
+            ]
+        for i in range(len(batch)):
+            start, end = float(batch.start_s[i]), float(batch.end_s[i])
+            if self._steps and not _continues(start, self._steps[-1][1], BOUT_GAP_S):
+                self._bout_over = True  # the first walk ended: later walking is not the calibration walk
+                break
+            self._steps.append((start, end, features[i], None if yaw is None else yaw[i]))
+        axis = ap_axis_of(batch)
+        if axis is not None:
+            self._ap_axis = axis
+        used = len(self._steps) - self.settle_steps
+        if used >= self.target_steps or (self._bout_over and used >= self.min_steps):
+            self.done_ = True
+
+    def _answer(self) -> FrontCalibration:
+        from gaitdir.errors import CalibrationError
+
+        how = "stand still, then walk forward normally in a straight line for about ten steps"
+        if not self._steps:
+            raise CalibrationError(f"no walking was found; {how}")
+        used = self._steps[self.settle_steps :]
+        if len(used) < self.min_steps:
+            raise CalibrationError(
+                f"only {len(self._steps)} steps of walking were found (at least "
+                f"{self.min_steps + self.settle_steps} are needed); {how}"
+            )
+        features = np.stack([f for _, _, f, _ in used])
+        scores = calibration_scores(self.model_, features)
+        sign = 1.0 if float(np.median(scores)) >= 0 else -1.0
+        agreement = float(np.mean(scores * sign > 0))
+        if agreement < self.min_agreement:
+            raise CalibrationError(
+                f"the walk gives no clear answer: only {agreement:.0%} of its {len(used)} steps agree on "
+                f"where the front is; {how}"
+            )
+        heading = None
+        if all(y is not None for *_, y in used):
+            heading = float(np.degrees(abs(sum(y for *_, y in used))))  # type: ignore[misc]
+            if heading > self.max_heading_change_deg:
+                raise CalibrationError(
+                    f"the walk turned by about {heading:.0f}° (at most {self.max_heading_change_deg:.0f}° "
+                    f"is accepted); {how}"
+                )
+        start_s, end_s = used[0][0], used[-1][1]
+        axis, clarity = self._walk_axis(start_s, end_s)
+        if axis is None or clarity < self.min_axis_clarity:
+            raise CalibrationError(
+                "the walk shows no clear front-back line (the sensor may be loose or the walk irregular); "
+                + how
+            )
+        reference = self._ap_axis if self._ap_axis is not None else axis
+        forward = sign * axis * (1.0 if float(np.dot(axis, reference)) >= 0 else -1.0)
+        return FrontCalibration(
+            forward_axis=(float(forward[0]), float(forward[1]), float(forward[2])),
+            steps=len(used),
+            agreement=agreement,
+            axis_clarity=clarity,
+            heading_change_deg=heading,
+            start_s=start_s,
+            end_s=end_s,
+        )
+
+    def _walk_axis(self, start_s: float, end_s: float) -> tuple[np.ndarray | None, float]:
+        """Principal horizontal axis of the step-band acceleration over the walk, and its clarity."""
+        from scipy.signal import butter, sosfiltfilt
+
+        t = np.concatenate([s[0] for s in self._samples])
+        acc = np.concatenate([s[1] for s in self._samples])
+        keep = (t >= start_s) & (t <= end_s)
+        if keep.sum() < 20:
+            return None, 0.0
+        t, acc = t[keep], acc[keep]
+        rate_hz = 100.0
+        grid = np.arange(t[0], t[-1], 1.0 / rate_hz)
+        if grid.size < 50:
+            return None, 0.0
+        even = np.column_stack([np.interp(grid, t, acc[:, c]) for c in range(3)])
+        up = even.mean(axis=0)
+        norm = float(np.linalg.norm(up))
+        if norm <= 0:
+            return None, 0.0
+        up /= norm
+        band = sosfiltfilt(butter(2, (0.6, 3.0), btype="bandpass", fs=rate_hz, output="sos"), even, axis=0)
+        horizontal = band - np.outer(band @ up, up)
+        values, vectors = np.linalg.eigh(horizontal.T @ horizontal / horizontal.shape[0])
+        # the two largest eigenvalues are the horizontal plane's (the third is ~0, along up)
+        first, second = values[-1], values[-2]
+        if first <= 0:
+            return None, 0.0
+        axis = vectors[:, -1] - float(np.dot(vectors[:, -1], up)) * up
+        return axis / np.linalg.norm(axis), float(1.0 - second / first)
+
+
+def calibrate_recording(
+    recording: Any, *, model: DirectionModel | None = None, placement: str | None = None, **params: Any
+) -> FrontCalibration:
+    """The wearer's front from a recording that starts with forward walking (see :class:`FrontCalibrator`).
+
+    Parameters
+    ----------
+    recording : Recording
+    model : DirectionModel, optional
+    placement : str, optional
+        Default: the recording's ``placement`` metadata, else automatic.
+    **params
+        Passed to :class:`FrontCalibrator`.
+
+    Raises
+    ------
+    CalibrationError
+        The recording gives no clear answer (the message says why and what to do).
+    """
+    from gaitdir.errors import CalibrationError
+    from gaitdir.signal import recording_chunks, recording_placement
+
+    calibrator = FrontCalibrator(model, placement=placement or recording_placement(recording), **params)
+    if recording.gravity_removed:
+        raise CalibrationError(
+            "calibration needs acceleration with gravity (it finds the horizontal plane from it); this "
+            "recording has gravity removed"
+        )
+    for time_s, acc_mps2, gyr_radps in recording_chunks(recording, 0.25):
+        calibrator.update(time_s, acc_mps2, gyr_radps)
+        if calibrator.done_:
+            break
+    return calibrator.finish()

@@ -332,6 +332,7 @@ class RecordingWriter:
         if self._closed:
             raise ValueError(f"{self.path}: the recording writer is closed")
         if self._handle is None:
+            self.partial_path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self.partial_path.open("w", encoding="utf-8", newline="\n")
             self._handle.writelines(_meta_lines(dict(self.meta)))
             self._handle.write(_header(self.has_gyro, self.has_label))

@@ -233,6 +233,10 @@ class StepDetector:
     early_emit : float, optional
         When no contact has come this many median steps (strides for a foot) after the last one, the
         pending step is emitted with its end predicted, instead of waiting for the bout to time out.
+    front_axis_sensor : ndarray of shape (3,), optional
+        The wearer's front in sensor coordinates when it is known: the body frame's AP axis is then that
+        axis made horizontal (see :class:`~gaitdir.signal._orientation.BodyFrameEstimator`), so the AP
+        signal points to the front from the first sample on. None: AP estimated, sign arbitrary.
     """
 
     def __init__(
@@ -254,6 +258,7 @@ class StepDetector:
         fill_missed: bool | None = None,
         closing_step: bool | None = None,
         early_emit: float | None = None,
+        front_axis_sensor: np.ndarray | None = None,
     ) -> None:
         self.placement = placement
         self.grid_rate_hz = grid_rate_hz
@@ -271,6 +276,7 @@ class StepDetector:
         self.fill_missed = fill_missed
         self.closing_step = closing_step
         self.early_emit = early_emit
+        self.front_axis_sensor = front_axis_sensor
         self._ready = False
 
     # ------------------------------------------------------------------------------------------------
@@ -339,7 +345,7 @@ class StepDetector:
         self._p = p
         self._fs = fs
         self._resampler = GridResampler(fs, self.max_gap_s)
-        self._frame = BodyFrameEstimator(fs)
+        self._frame = BodyFrameEstimator(fs, front_axis_sensor=self.front_axis_sensor)
         if p.band_hz[0] > 0:
             self._sos = butter_sos(2, p.band_hz, fs, "bandpass")
             centre_hz = float(np.sqrt(p.band_hz[0] * p.band_hz[1]))

@@ -278,6 +278,11 @@ class BodyFrameEstimator:
         Interval between AP axis updates (s).
     min_ap_power_m2ps4 : float
         Below this step-band horizontal variance ((m/s²)²) the AP axis is held (standing still).
+    front_axis_sensor : ndarray of shape (3,), optional
+        The wearer's front in sensor coordinates, when it is known (a mounting profile, a calibration, the
+        user). The AP axis is then this axis made horizontal, from the first sample on: nothing has to
+        settle, and its sign is the front's. None: the AP axis is estimated from the signal (sign
+        arbitrary).
     """
 
     def __init__(
@@ -288,6 +293,7 @@ class BodyFrameEstimator:
         ap_time_constant_s: float = 4.0,
         ap_update_s: float = 0.25,
         min_ap_power_m2ps4: float = 0.02,
+        front_axis_sensor: np.ndarray | None = None,
     ) -> None:
         self.sample_rate_hz = sample_rate_hz
         self.gravity_cutoff_hz = gravity_cutoff_hz
@@ -295,6 +301,7 @@ class BodyFrameEstimator:
         self.ap_time_constant_s = ap_time_constant_s
         self.ap_update_s = ap_update_s
         self.min_ap_power_m2ps4 = min_ap_power_m2ps4
+        self.front_axis_sensor = front_axis_sensor
         self._ap: np.ndarray | None = None
         self._ap_held: np.ndarray | None = None
         self._ml_held: np.ndarray | None = None
@@ -487,15 +494,23 @@ class BodyFrameEstimator:
 
     def _ap_axes(self, acc: np.ndarray, u: np.ndarray, pts: np.ndarray) -> _HeldAxes:
         m = acc.shape[0]
-        bp = self._band(acc)
-        if not pts.size:
-            self._blk_sum = self._blk_sum + bp.T @ bp
-            self._blk_n += m
-        if pts.size:
-            lam, axes = _horizontal_principal(self._block_covariances(bp, pts), u[pts])
-            valid = lam > self.min_ap_power_m2ps4
+        front = None
+        if self.front_axis_sensor is not None:
+            front = np.asarray(self.front_axis_sensor, dtype=float).ravel()
+            front = front / np.linalg.norm(front)
+            axes, valid = np.tile(front, (pts.size, 1)), np.ones(pts.size, bool)
+            if self._ap is None:
+                self._ap = front.copy()
         else:
-            axes, valid = np.zeros((0, 3)), np.zeros(0, bool)
+            bp = self._band(acc)
+            if not pts.size:
+                self._blk_sum = self._blk_sum + bp.T @ bp
+                self._blk_n += m
+            if pts.size:
+                lam, axes = _horizontal_principal(self._block_covariances(bp, pts), u[pts])
+                valid = lam > self.min_ap_power_m2ps4
+            else:
+                axes, valid = np.zeros((0, 3)), np.zeros(0, bool)
         if self._ap is None and not valid.any():
             axes_c = np.full((pts.size, 3), np.nan)
         elif self._ap is None:
@@ -534,7 +549,10 @@ class BodyFrameEstimator:
         missing = np.isnan(ap[:, 0])
         if missing.any():
             um = u[missing]
-            fb = np.eye(3)[np.argmin(np.abs(um), axis=1)]
+            if front is not None:
+                fb = np.tile(front, (um.shape[0], 1))
+            else:
+                fb = np.eye(3)[np.argmin(np.abs(um), axis=1)]
             fb = fb - np.einsum("ij,ij->i", fb, um)[:, np.newaxis] * um
             fb /= np.linalg.norm(fb, axis=1)[:, np.newaxis]
             ap[missing] = fb

@@ -16,10 +16,12 @@ OXFORD_DIR = DATASETS / "oxford-step-counter"
 def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every per-user directory (config, data, cache) at a fresh folder.
 
-    Trusted-model hashes and remembered sensors then never leak between tests or into the user's home.
+    Trusted-model hashes, remembered sensors and the session history then never leak between tests or
+    into the user's home.
     """
     home = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("GAITDIR_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("GAITDIR_DATA_DIR", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg-cache"))

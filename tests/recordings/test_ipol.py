@@ -121,10 +121,10 @@ def test_repeated_packet_counter_rows_are_dropped(ipol_dir: Path) -> None:
 
 
 def test_lower_back_front_is_minus_z_in_every_trial(ipol_dir: Path) -> None:
-    """The reader's ``forward_axis: -z`` for the lower back holds for every trial here: along -z the trunk
-    moves fastest just after each contact and slowest in late stance (the inverted pendulum's swing
-    points along the direction of travel, which is forward in every IPOL trial)."""
-    from gaitdir.features import pendular_index, step_features
+    """The reader's ``forward_axis: -z`` for the lower back holds for every trial here: along -z, AP
+    acceleration leads vertical acceleration by a quarter step (the trunk's pendular exchange, which
+    points along the direction of travel, forward in every IPOL trial)."""
+    from gaitdir.features import step_features, travel_index
     from gaitdir.model import ap_sign_from_axis, parse_forward_axis
     from gaitdir.signal import detect_steps
 
@@ -138,5 +138,5 @@ def test_lower_back_front_is_minus_z_in_every_trial(ipol_dir: Path) -> None:
             if len(batch):
                 sign = ap_sign_from_axis(front, batch)
                 assert sign != 0.0, path.name
-                swings.append(pendular_index(step_features(batch, ap_sign=sign)))
+                swings.append(travel_index(step_features(batch, ap_sign=sign)))
         assert float(np.median(np.concatenate(swings))) > 0, path.name
