@@ -141,6 +141,30 @@ def test_jobs_2_writes_what_jobs_1_writes(
     assert not _temporary(out2)
 
 
+def test_history_gets_the_same_sessions_from_workers(
+    runner: CliRunner, tmp_path: Path, ipol_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """classify --history stores what each file's worker saw (sensor, placement, duration, front)."""
+    from gaitdir.recordings import sample_recording_path
+
+    files = [str(sample_recording_path()), str(ipol_dir / "3-1_lb.txt")]
+    sessions = {}
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("GAITDIR_DATA_DIR", str(tmp_path / f"data{jobs}"))
+        out = str(tmp_path / f"out{jobs}")
+        result = runner.invoke(app, ["classify", *files, "--out", out, "--history", "--jobs", jobs])
+        assert result.exit_code == 0, result.output
+        listed = runner.invoke(app, ["history", "--json"])
+        assert listed.exit_code == 0, listed.output
+        sessions[jobs] = [
+            {k: v for k, v in s.items() if k not in ("id", "events")}
+            for s in sorted(json.loads(listed.stdout)["sessions"], key=lambda s: s["recording"])
+        ]
+    assert sessions["2"] == sessions["1"]
+    assert {s["placement"] for s in sessions["2"]} == {"chest", "lower_back"}
+    assert all(s["sensor"] and s["duration_s"] > 30 for s in sessions["2"])
+
+
 def test_jobs_default_to_the_cores_a_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
     from gaitdir.batch import default_jobs
 
