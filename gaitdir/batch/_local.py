@@ -111,16 +111,12 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _start_worker(settings: ClassifySettings, work: Work, threads: int | None) -> None:
+def _start_worker(settings: ClassifySettings, work: Work) -> None:
     """Initialise a worker process: signals, the scientific imports, the settings for every file."""
     # Ctrl-C reaches the whole process group; the parent decides what happens and terminates the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_terminate)
     _end_with_parent()
-    if threads is not None:
-        import pyarrow
-
-        pyarrow.set_cpu_count(threads)
     from gaitdir.signal import preload
 
     preload()
@@ -177,8 +173,6 @@ class ProcessPoolRunner:
         Worker processes (and files in flight).
     work : callable, default=classify_file
         What is done with each job; a module-level function (workers receive it by reference).
-    threads : int, optional
-        Threads each worker's CSV parser may use (pyarrow's CPU pool); None leaves pyarrow's default.
 
     Notes
     -----
@@ -192,12 +186,10 @@ class ProcessPoolRunner:
         settings: ClassifySettings,
         processes: int,
         work: Work = classify_file,
-        threads: int | None = None,
     ) -> None:
         self.settings = settings
         self.processes = processes
         self.work = work
-        self.threads = threads
         self._pool: ProcessPoolExecutor | None = None
         self._in_flight: dict[Future[FileOutcome], FileJob] = {}
 
@@ -229,7 +221,7 @@ class ProcessPoolRunner:
             max_workers=self.processes,
             mp_context=context,
             initializer=_start_worker,
-            initargs=(self.settings, self.work, self.threads),
+            initargs=(self.settings, self.work),
         )
 
     def _terminate(self) -> None:
