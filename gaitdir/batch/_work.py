@@ -19,12 +19,11 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gaitdir.errors import GaitdirError
 
@@ -42,8 +41,9 @@ SUMMARY_FORMAT_VERSION = 1
 # warnings and the interpreter's switch interval are process-wide, so two files classified in two
 # threads of one process (a Dask worker with several threads) would disturb each other.
 _ONE_FILE_AT_A_TIME = threading.Lock()
-# Read size when hashing the input: large reads keep hashlib's C loop busy without the GIL.
-_HASH_BLOCK_BYTES = 1 << 22
+# Read size when hashing the input: long enough for hashlib's C loop to run without the GIL, short enough
+# that handing the rest over to the caller waits for little.
+_HASH_BLOCK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -239,20 +239,102 @@ def _user_warnings(into: list[str]) -> Iterator[None]:
                     into.append(text)
 
 
-def _hash_file(path: str, stop: threading.Event) -> tuple[int, str] | None:
-    """Size (bytes) and SHA-256 of a file, read in large blocks (hashlib releases the GIL on them).
+class _InputHash:
+    """Size and SHA-256 of a file, computed beside the work in a low-priority thread.
 
-    Returns None, early, once ``stop`` is set (the file failed: its hash is not needed).
+    The hash is not needed before the steps are written. At the lowest CPU priority the thread takes the
+    moments a core would otherwise be idle (reading and the pipeline keep both cores busy only part of the
+    time) instead of time from the work the result waits for; whatever is left when :meth:`result` is
+    called, the caller hashes itself, at its own priority.
+
+    Parameters
+    ----------
+    path : str
+        The file.
     """
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(_HASH_BLOCK_BYTES):
-            if stop.is_set():
-                return None
-            digest.update(block)
-            size += len(block)
-    return size, digest.hexdigest()
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._stop = False
+        self._error: OSError | None = None
+        self._handle: BinaryIO | None = None
+        try:
+            self._handle = open(path, "rb")  # noqa: SIM115 (closed by result or cancel)
+        except OSError as exc:
+            # The reader says what is wrong with the file, in its own words; this is kept for result().
+            self._error = exc
+        # Held while one block is read and hashed: hands the file and the digest from one thread to the other.
+        self._block = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="gaitdir-hash", daemon=True)
+        self._thread.start()
+
+    def _step(self) -> bool:
+        """Hash the next block; False at the end of the file."""
+        assert self._handle is not None
+        block = self._handle.read(_HASH_BLOCK_BYTES)
+        if not block:
+            return False
+        self._digest.update(block)  # releases the GIL
+        self._size += len(block)
+        return True
+
+    def _run(self) -> None:
+        if self._handle is None:
+            return
+        _lower_this_thread_priority()
+        try:
+            while True:
+                with self._block:
+                    if self._stop or not self._step():
+                        return
+        except OSError as exc:
+            self._error = exc
+
+    def result(self) -> tuple[int, str]:
+        """Finish the hash in the calling thread if need be; return (size in bytes, hex SHA-256).
+
+        Raises
+        ------
+        GaitdirError
+            The file could not be read again.
+        """
+        self._stop = True
+        try:
+            with self._block:
+                if self._error is None:
+                    try:
+                        while self._step():
+                            pass
+                    except OSError as exc:
+                        self._error = exc
+        finally:
+            self._close()
+        if self._error is not None:
+            # Read a moment ago, unreadable now: reported as the file's failure, not as a crash.
+            reason = self._error.strerror or self._error
+            raise GaitdirError(f"{self.path}: cannot read it again to hash it: {reason}")
+        return self._size, self._digest.hexdigest()
+
+    def cancel(self) -> None:
+        """Stop hashing (the file failed: its hash is not needed)."""
+        self._stop = True
+        self._close()
+
+    def _close(self) -> None:
+        self._thread.join()
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _lower_this_thread_priority() -> None:
+    """Run the calling thread at the lowest CPU priority, where the system allows it (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with suppress(OSError, AttributeError):
+        # On Linux a thread's id names it alone for setpriority.
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def classify_file(job: FileJob, settings: ClassifySettings) -> FileOutcome:
@@ -325,79 +407,67 @@ def _classify(job: FileJob, settings: ClassifySettings) -> tuple[dict[str, Any],
             yield piece
 
     steps_path = job.steps_file
-    # The input's hash is computed beside the work (hashlib and the parser release the GIL), not before it.
-    stop_hashing = threading.Event()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gaitdir-hash") as hasher:
-        hashed: Future[tuple[int, str] | None] = hasher.submit(_hash_file, str(job.input_file), stop_hashing)
-        try:
-            with collector_paused():
-                recording = read_recording(job.input_file, format=settings.fmt)
-                steps_path.parent.mkdir(parents=True, exist_ok=True)
-                placement = _placement_for(recording.meta, settings.placement)
-                front = recording_forward_reference(recording.meta, option=settings.forward_axis)
-                pieces = iter_classify_recording(
-                    recording,
-                    model=settings.model,
-                    placement=placement,
-                    forward_axis=front,
-                    threaded=settings.threaded,
-                )
-                # Each chunk's steps are written while the worker thread conditions the next chunk; the
-                # file appears under its name only once every step is written.
-                write_steps_csv(steps_path, counted(pieces))
-        except BaseException:
-            stop_hashing.set()
-            raise
-        try:
-            size, sha256 = _hashed(hashed, job.path)
-            duration_s = recording.duration_s
-            document = {
-                "summary_format_version": SUMMARY_FORMAT_VERSION,
-                "gaitdir_version": _gaitdir_version(),
-                "input": {
-                    "path": job.path,
-                    "name": Path(job.path).name,
-                    "size_bytes": size,
-                    "sha256": sha256,
-                    "format": recording.meta.get("format"),
-                    "samples": recording.n_samples,
-                    "duration_s": round(duration_s, 6),
-                },
-                "steps_file": steps_path.name,
-                "counts": dict(totals),
-                "steps_per_hour": (
-                    round(totals["steps"] * 3600.0 / duration_s, 3) if duration_s > 0 else None
-                ),
-                "walking_time_s": round(walking[0], 3),
-                "forward_reference": {**front.to_dict(), "detail": front.detail},
-                "model": {"path": settings.model_path, "sha256": settings.model_sha256},
-                "detector": _detector_params(settings.model, placement or _recording_placement(recording)),
-                "options": settings.options(),
-                "run": {
-                    "time_taken_s": round(time.perf_counter() - started, 3),
-                    "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "host": socket.gethostname(),
-                    "pid": os.getpid(),
-                    "peak_rss_mb": _peak_rss_mb(),
-                },
-            }
-            _write_summary(job.summary_file, document)
-        except BaseException:
-            # A steps file without its summary is not a complete output: none is left for a failed file.
-            with suppress(OSError):
-                steps_path.unlink()
-            raise
-    return document, {str(k): str(v) for k, v in recording.meta.items()}
-
-
-def _hashed(future: Future[tuple[int, str] | None], path: str) -> tuple[int, str]:
+    # The input's hash is computed beside the work, not before it.
+    hashing = _InputHash(str(job.input_file))
     try:
-        result = future.result()
-    except OSError as exc:
-        # Read a moment ago, unreadable now: reported as the file's failure, not as a crash.
-        raise GaitdirError(f"{path}: cannot read it again to hash it: {exc.strerror or exc}") from exc
-    assert result is not None  # only a failed file stops the hash
-    return result
+        with collector_paused():
+            recording = read_recording(job.input_file, format=settings.fmt)
+            steps_path.parent.mkdir(parents=True, exist_ok=True)
+            placement = _placement_for(recording.meta, settings.placement)
+            front = recording_forward_reference(recording.meta, option=settings.forward_axis)
+            pieces = iter_classify_recording(
+                recording,
+                model=settings.model,
+                placement=placement,
+                forward_axis=front,
+                threaded=settings.threaded,
+            )
+            # Each chunk's steps are written while the worker thread conditions the next chunk; the
+            # file appears under its name only once every step is written.
+            write_steps_csv(steps_path, counted(pieces))
+    except BaseException:
+        hashing.cancel()
+        raise
+    try:
+        size, sha256 = hashing.result()
+        duration_s = recording.duration_s
+        document = {
+            "summary_format_version": SUMMARY_FORMAT_VERSION,
+            "gaitdir_version": _gaitdir_version(),
+            "input": {
+                "path": job.path,
+                "name": Path(job.path).name,
+                "size_bytes": size,
+                "sha256": sha256,
+                "format": recording.meta.get("format"),
+                "samples": recording.n_samples,
+                "duration_s": round(duration_s, 6),
+            },
+            "steps_file": steps_path.name,
+            "counts": dict(totals),
+            "steps_per_hour": (
+                round(totals["steps"] * 3600.0 / duration_s, 3) if duration_s > 0 else None
+            ),
+            "walking_time_s": round(walking[0], 3),
+            "forward_reference": {**front.to_dict(), "detail": front.detail},
+            "model": {"path": settings.model_path, "sha256": settings.model_sha256},
+            "detector": _detector_params(settings.model, placement or _recording_placement(recording)),
+            "options": settings.options(),
+            "run": {
+                "time_taken_s": round(time.perf_counter() - started, 3),
+                "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "peak_rss_mb": _peak_rss_mb(),
+            },
+        }
+        _write_summary(job.summary_file, document)
+    except BaseException:
+        # A steps file without its summary is not a complete output: none is left for a failed file.
+        with suppress(OSError):
+            steps_path.unlink()
+        raise
+    return document, {str(k): str(v) for k, v in recording.meta.items()}
 
 
 def _peak_rss_mb() -> float | None:
