@@ -161,7 +161,7 @@ class DaskRunner:
                 remote,
                 settings,
                 __version__,
-                key=("gaitdir-classify", token, job.index),
+                key=f"gaitdir-classify-{token}-{job.index}",
                 pure=False,
             )
             self._futures[future] = job

@@ -493,10 +493,21 @@ def test_classify_on_a_dask_cluster_writes_what_one_process_writes(
         pids = {json.loads(p.read_text())["run"]["pid"] for p in Path("cluster").glob("*.summary.json")}
         with distributed.Client(cluster) as client:
             worker_pids = set(client.run(os.getpid).values())
+        # the cluster found through a scheduler file, as a batch job finds it (`dask scheduler
+        # --scheduler-file` writes the scheduler's identity, whose "address" clients read)
+        identity = {"type": "Scheduler", "address": cluster.scheduler_address}
+        Path("scheduler.json").write_text(json.dumps(identity))
         assert len(worker_pids) == 2
+        by_file = runner.invoke(
+            app, ["classify", *files[:2], "--out", "by-file", "--json", "--scheduler", "scheduler.json"]
+        )
+        assert by_file.exit_code == 0, by_file.stderr
     assert pids and pids <= worker_pids and os.getpid() not in pids
     assert _steps_files(Path("cluster")) == _steps_files(Path("local"))
     assert len(_steps_files(Path("local"))) == len(files) - 1
+    by_file_steps, local_steps = _steps_files(Path("by-file")), _steps_files(Path("local"))
+    assert len(by_file_steps) == 2
+    assert by_file_steps == {name: local_steps[name] for name in by_file_steps}
     assert _summaries(Path("cluster")) == {
         name: json.loads(json.dumps(s)) for name, s in _summaries(Path("local")).items()
     }
