@@ -97,14 +97,85 @@ with open(sys.argv[1], "w") as fh:
 """
 
 
+# Set in the environment of every command this benchmark starts, and so of their workers (a fork server
+# outlives its command for a moment, with another parent): how its processes are told from others'.
+_MARK = f"GAITDIR_BENCHMARK_RUN={os.getpid()}"
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every process now: pid -> (parent pid, CPU seconds of it and of its waited-for children).
+
+    Processes started by this benchmark's commands get the parent pid of this process, whatever their
+    real parent is now.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            ours = _MARK.encode() in (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        # after the command name: state, ppid, ... utime (14th field of the line), stime, cutime, cstime
+        parent = os.getpid() if ours else int(fields[1])
+        found[int(entry.name)] = (parent, sum(int(v) for v in fields[11:15]) / tick)
+    return found
+
+
+def _others_cpu_s(before: dict[int, tuple[int, float]], after: dict[int, tuple[int, float]]) -> float:
+    """CPU seconds that processes outside this benchmark's own process tree used between two snapshots.
+
+    The machine is shared: this says how much of a run's time other work took (0 for a quiet run). It
+    misses the work of processes that started and ended in between and were not waited for.
+    """
+    mine = {os.getpid()}
+    grown = True
+    while grown:
+        grown = False
+        for pid, (parent, _) in after.items():
+            if parent in mine and pid not in mine:
+                mine.add(pid)
+                grown = True
+    used = 0.0
+    for pid, (_, cpu) in after.items():
+        if pid not in mine:
+            used += cpu - before.get(pid, (0, 0.0))[1] if pid in before else cpu
+    return max(used, 0.0)
+
+
+def wait_for_quiet(max_wait_s: float) -> None:
+    """Wait until the machine has been at least 90 % idle over two 5 s spans in a row (at most max_wait_s)."""
+
+    def idle_and_total() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return values[3] + values[4], sum(values)
+
+    deadline = time.monotonic() + max_wait_s
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:
+        idle0, total0 = idle_and_total()
+        time.sleep(5)
+        idle1, total1 = idle_and_total()
+        quiet = quiet + 1 if (idle1 - idle0) >= 0.9 * (total1 - total0) else 0
+
+
 def run_classify(files: list[Path], out: Path, mode: list[str], report: Path) -> dict[str, Any]:
     """One ``gaitdir classify`` over the batch as a separate process: timings and the summaries' figures."""
     shutil.rmtree(out, ignore_errors=True)
     command = [*_gaitdir_command(), "classify", *map(str, files), "--out", str(out), "--json", *mode]
+    before = _processes()
     with tempfile.TemporaryFile() as err:
-        subprocess.run([sys.executable, "-c", _LAUNCHER, str(report), *command], stderr=err, check=False)
+        subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(report), *command],
+            stderr=err,
+            env={**os.environ, _MARK.split("=")[0]: _MARK.split("=")[1]},
+            check=False,
+        )
         err.seek(0)
         stderr = err.read().decode(errors="replace")
+    others = _others_cpu_s(before, _processes())
     usage = json.loads(report.read_text())
     if usage["returncode"] != 0:
         raise SystemExit(f"gaitdir classify {' '.join(mode)} failed ({usage['returncode']}):\n{stderr}")
@@ -117,6 +188,7 @@ def run_classify(files: list[Path], out: Path, mode: list[str], report: Path) ->
         "cpu_s": usage["cpu_s"],
         "command_peak_mb": usage["maxrss_kib"] * 1024 / 1e6,
         "worker_peaks_mb": sorted(peaks.values()),
+        "others_cpu_s": others,
     }
 
 
@@ -171,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=6.0, help="length of each file (h)")
     parser.add_argument("--repeats", type=int, default=5, help="rounds (each runs every contender once)")
     parser.add_argument("--no-dask", action="store_true", help="leave out the Dask cluster")
+    parser.add_argument(
+        "--wait-quiet", type=float, default=0.0, metavar="S", help="before each round, wait <= S s for quiet"
+    )
     parser.add_argument("--worker-threads", action="store_true", help="also compare worker threading")
     parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
@@ -199,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in modes}
         reference = None
         for _ in range(args.repeats):
+            if args.wait_quiet:
+                wait_for_quiet(args.wait_quiet)
             for name, mode in modes.items():
                 out = work / f"out-{name}"
                 runs[name].append(run_classify(files, out, mode, work / "usage.json"))
@@ -229,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 "command_peak_mb": round(max(r["command_peak_mb"] for r in results)),
                 "worker_peak_mb": round(max(max(r["worker_peaks_mb"]) for r in results)),
                 "processes_classifying": max(len(r["worker_peaks_mb"]) for r in results),
+                "others_cpu_s": [round(r["others_cpu_s"], 2) for r in results],
             }
         if cluster_start_s is not None:
             figures["dask_cluster_start_s"] = round(cluster_start_s, 2)
