@@ -299,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             walls = [r["wall_s"] for r in results]
             figures[name] = {
                 "wall_s": _spread(walls),
+                "wall_s_per_round": [round(w, 2) for w in walls],
                 "files_per_min": round(args.files * 60 / statistics.median(walls), 1),
                 "speedup": round(statistics.median(base) / statistics.median(walls), 2),
                 "speedup_per_round": _spread([b / w for b, w in zip(base, walls, strict=True)]),

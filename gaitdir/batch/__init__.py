@@ -13,7 +13,7 @@ Nothing here prints; the command line (``gaitdir classify``) reports what the ou
 from __future__ import annotations
 
 from gaitdir.batch._dask import BatchError, DaskRunner
-from gaitdir.batch._local import InProcessRunner, ProcessPoolRunner, default_jobs
+from gaitdir.batch._local import InProcessRunner, ProcessPoolRunner, default_jobs, start_worker_server
 from gaitdir.batch._work import (
     STEPS_SUFFIX,
     SUMMARY_FORMAT_VERSION,
@@ -45,6 +45,7 @@ __all__ = [
     "default_jobs",
     "is_up_to_date",
     "read_summary",
+    "start_worker_server",
     "summary_path_for",
     "temporary_outputs",
 ]

@@ -117,7 +117,7 @@ class DaskRunner:
 
     def workers(self) -> int:
         """Workers connected to the scheduler now."""
-        return len(self.client.scheduler_info().get("workers", {}))
+        return len(self.client.nthreads())
 
     def dashboard(self) -> str | None:
         """The address of the scheduler's dashboard, when it serves one."""

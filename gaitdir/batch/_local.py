@@ -12,6 +12,7 @@ import contextlib
 import gc
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.context
 import os
 import signal
 import threading
@@ -109,6 +110,32 @@ def _start_method() -> str:
     # child forked from a process with threads can inherit a lock held by one of them. forkserver forks
     # workers from a small single-threaded server, which is quicker than spawning each one afresh.
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+# Imported once in the fork server, and so already in every worker forked from it: the pipeline, what
+# gaitdir.signal.preload imports, and the main module, which each worker would otherwise run again as
+# __mp_main__.
+_SERVER_PRELOAD = ["__main__", "gaitdir.batch._local", "gaitdir.pipeline", "scipy.signal", "scipy.ndimage"]
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    context = multiprocessing.get_context(_start_method())
+    if _start_method() == "forkserver":
+        context.set_forkserver_preload(_SERVER_PRELOAD)
+    return context
+
+
+def start_worker_server() -> None:
+    """Start the server that worker processes are forked from, now, without waiting for it.
+
+    Its imports (most of a second) then run beside whatever the caller does before it needs its first
+    worker pool (loading the model, listing the files). Nothing happens where workers are spawned instead.
+    """
+    if _start_method() == "forkserver":
+        import multiprocessing.forkserver
+
+        _worker_context()
+        multiprocessing.forkserver.ensure_running()
 
 
 def _start_worker(settings: ClassifySettings, work: Work) -> None:
@@ -209,17 +236,9 @@ class ProcessPoolRunner:
         self._terminate()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context(_start_method())
-        if _start_method() == "forkserver":
-            # Imported once in the server, and so already in every worker forked from it.
-            # (what gaitdir.signal.preload imports included, and the main module, which every worker
-            # would otherwise run again as __mp_main__).
-            context.set_forkserver_preload(
-                ["__main__", "gaitdir.batch._local", "gaitdir.pipeline", "scipy.signal", "scipy.ndimage"]
-            )
         return ProcessPoolExecutor(
             max_workers=self.processes,
-            mp_context=context,
+            mp_context=_worker_context(),
             initializer=_start_worker,
             initargs=(self.settings, self.work),
         )

@@ -19,7 +19,7 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Union
@@ -335,13 +335,17 @@ def _runner(settings: ClassifySettings, n_files: int, jobs: int | None, schedule
     """Where the files are classified: a Dask cluster, worker processes, or this process."""
     from gaitdir.batch import DaskRunner, InProcessRunner, ProcessPoolRunner, default_jobs
 
+    # A worker classifies each file in one thread: the other cores are busy with the other workers, and
+    # the pipeline's second thread then only costs (two workers on two cores, 0.5 h files: 18 % slower
+    # with it; benchmarks/README.md). In this process, a file keeps its two threads.
+    one_thread = replace(settings, threaded=False)
     if scheduler is not None:
-        return DaskRunner(scheduler, settings)
+        return DaskRunner(scheduler, one_thread)
     processes = min(jobs if jobs is not None else default_jobs(), n_files)
     if processes <= 1:
         # One file, or one job: no pool to start and feed (a single file keeps its own speed).
         return InProcessRunner(settings)
-    return ProcessPoolRunner(settings, processes)
+    return ProcessPoolRunner(one_thread, processes)
 
 
 @contextmanager
@@ -512,6 +516,12 @@ def classify(
             "give --jobs or --scheduler, not both (the cluster's workers decide how many files run at once)",
             param_hint="'--jobs'",
         )
+    if scheduler is None and jobs != 1 and (len(files) > 1 or any(f.is_dir() for f in files)):
+        # Several files are likely to need workers: their server starts while the model loads and the
+        # files are listed (a single file never starts it: it runs in this process).
+        from gaitdir.batch import start_worker_server
+
+        start_worker_server()
     with _user_errors():
         if forward_axis is not None:
             from gaitdir.model import parse_forward_axis
