@@ -136,6 +136,7 @@ def _placement(recording: Any) -> str:
 
 
 def _framed(path: Path) -> dict[str, Any]:
+    from gaitdir.model.front import recording_forward_reference
     from gaitdir.pipeline import StepPipeline, StepTable
     from gaitdir.recordings import read_recording
 
@@ -143,7 +144,8 @@ def _framed(path: Path) -> dict[str, Any]:
     t = rec.time_s - rec.time_s[0]
     grid = np.arange(math.floor(t[-1] * H10_RATE_HZ) + 1) / H10_RATE_HZ
     acc = np.column_stack([np.interp(grid, t, rec.acc_mps2[:, i]) for i in range(3)])
-    pipeline = StepPipeline(placement=_placement(rec))
+    # The front as classify would take it (IPOL: the protocol's -z; Oxford phones: none, first steps).
+    pipeline = StepPipeline(placement=_placement(rec), forward_axis=recording_forward_reference(rec.meta))
     tables, update_s, calibration = [], [], []
     for start in range(0, grid.size - H10_FRAME_SAMPLES + 1, H10_FRAME_SAMPLES):
         sl = slice(start, start + H10_FRAME_SAMPLES)

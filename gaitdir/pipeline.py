@@ -357,6 +357,8 @@ class StepPipeline:
             )
         if final:
             values = np.concatenate([values, self._evidence.flush()])
+        else:
+            values = np.concatenate([values, self._evidence.expire(batch.emitted_s)])
         return self._release(values, batch.emitted_s)
 
     def _release(self, values: np.ndarray, emitted_s: float) -> StepTable:

@@ -140,8 +140,9 @@ def test_training_on_forward_only_adds_the_mirrored_class(small_model: Direction
     json.dumps(meta)
 
 
-def test_training_with_real_backward_labels_uses_no_synthetic_class(tmp_path: Path) -> None:
-    """Recordings labelled backward train on their real labels, with no code change.
+def test_training_with_real_backward_labels_of_few_people_keeps_the_mirrored_class(tmp_path: Path) -> None:
+    """Recordings labelled backward train on their real labels, with no code change; with backward steps
+    of fewer than MIN_BACKWARD_SUBJECTS people the mirrored class is added too (False: real labels only).
 
     These are IPOL *forward* trials written as gaitdir CSV with the label column set to "backward":
     only the code path is tested here, no accuracy is claimed.
@@ -154,8 +155,9 @@ def test_training_with_real_backward_labels_uses_no_synthetic_class(tmp_path: Pa
         paths.append(write_recording_csv(tmp_path / f"rec{i}.csv", rec))
     read_back = [read_recording(p) for p in paths]
     assert {r.meta["format"] for r in read_back} == {"gaitdir"}
-    model = train_model(read_back)
-    meta = model.metadata
+    mixed = train_model(read_back).metadata
+    assert mixed["backward_source"] == "real+mirrored-ap" and mixed["synthetic_backward_steps"] > 30
+    meta = train_model(read_back, synthetic_backward=False).metadata
     assert meta["synthetic_backward"] is False and meta["backward_source"] == "real"
     assert meta["synthetic_backward_steps"] == 0
     assert meta["real_steps"]["forward"] > 30 and meta["real_steps"]["backward"] > 30
@@ -167,7 +169,7 @@ def test_training_on_kuhar_layout_uses_its_real_labels() -> None:
     """The KU-HAR layout fixture (forward IPOL walking in KU-HAR's folders; see its README) trains on
     the folder labels: the Walk-backwards folder gives backward labels, so no mirrored class."""
     recs = read_kuhar_dataset(KUHAR_FIXTURE)
-    model = train_model(recs)
+    model = train_model(recs, synthetic_backward=False)
     assert model.metadata["backward_source"] == "real"
     assert model.metadata["real_steps"]["backward"] > 0
     assert model.metadata["real_steps"]["forward"] > 0
@@ -430,7 +432,7 @@ def test_evaluate_with_real_backward_labels_reports_them() -> None:
     report = evaluate(read_kuhar_dataset(KUHAR_FIXTURE), n_splits=2).to_dict()
     assert report["direction"]["real"]["backward"]["n_steps"] > 0
     assert report["direction"]["backward_on_real_backward_walking"] == "see real.backward"
-    assert report["model"]["backward_source"] == "real"
+    assert report["model"]["backward_source"] == "real+mirrored-ap"  # backward steps of fewer than 10 people
 
 
 def test_damaged_registry_is_reported_but_does_not_block_the_shipped_model(

@@ -715,8 +715,8 @@ def train(
         SyntheticBackward,
         typer.Option(
             "--synthetic-backward",
-            help="Add AP-mirrored copies of the real forward steps as a backward class: 'auto' only when "
-            "the data has no real backward step.",
+            help="Add AP-mirrored copies of the real forward steps as a backward class: 'auto' unless the "
+            "real backward steps come from at least 10 people (fewer teach who walked, not which way).",
         ),
     ] = SyntheticBackward.auto,
 ) -> None:
@@ -741,6 +741,8 @@ def train(
         "synthetic_backward_steps": int(meta.get("synthetic_backward_steps") or 0),
         "synthetic_backward_transform": meta.get("synthetic_backward_transform"),
         "backward_source": meta.get("backward_source"),
+        "placements": meta.get("placements", {}),
+        "left_out": meta.get("left_out", []),
     }
     if json_output:
         typer.echo(json.dumps(summary))
@@ -758,7 +760,21 @@ def train(
     table.add_row("forward", str(real.get("forward", 0)), "0")
     table.add_row("backward", str(real.get("backward", 0)), str(summary["synthetic_backward_steps"]))
     console.print(table)
-    if summary["synthetic_backward"]:
+    placements = ", ".join(f"{p} ({n} steps)" for p, n in summary["placements"].items())
+    console.print(f"placements learned from: {placements}")
+    for entry in summary["left_out"]:
+        console.print(
+            f"left out: {entry['placement']} ({entry['recordings']} recordings, {entry['steps']} labelled "
+            f"steps): {entry['why']}",
+            markup=False,
+        )
+    if summary["backward_source"] == "real+mirrored-ap":
+        console.print(
+            f"backward class: real labelled steps of fewer than 10 people, with synthetic ones added "
+            f"({summary['synthetic_backward_transform']}) so that the direction of travel decides, not "
+            "who walked (--synthetic-backward never: real steps only)"
+        )
+    elif summary["synthetic_backward"]:
         console.print(
             f"backward class: synthetic, {summary['synthetic_backward_transform']}; "
             "it is not real backward walking"
@@ -820,6 +836,17 @@ def _print_report(report: dict[str, Any]) -> None:
         console.print(table)
     direction = report.get("direction", {})
     console.print()
+    for entry in direction.get("left_out", []):
+        console.print(
+            f"direction not scored for {entry['placement']} ({entry['recordings']} recordings): "
+            f"{entry['why']}",
+            markup=False,
+        )
+    if "real" not in direction:
+        console.print("direction: no recording from a placement where it is meaningful; not scored")
+        return
+    placements = ", ".join(f"{p} ({n} steps)" for p, n in direction.get("placements", {}).items())
+    console.print(f"direction scored on: {placements}")
     console.print("direction on real labelled steps (wearer's front known)")
     console.print(_direction_table(direction.get("real", {})))
     console.print()

@@ -13,7 +13,15 @@ from gaitdir.errors import ModelError
 from gaitdir.features import mirror_features
 from gaitdir.model._persistence import json_default
 from gaitdir.model._predictor import CLASSES, DirectionModel, forward_log_odds
-from gaitdir.model._training import _detect, _fit, _orient, _oriented_features, _RecordingSteps
+from gaitdir.model._training import (
+    _detect,
+    _fit,
+    _orient,
+    _oriented_features,
+    _RecordingSteps,
+    placement_counts,
+    split_by_placement,
+)
 from gaitdir.model.front import EVIDENCE_DECAY, BoutEvidence, first_bout_log_odds
 from gaitdir.recordings import Recording
 from gaitdir.signal import match_steps
@@ -151,6 +159,19 @@ def evaluate(
             count_error=match.count_error,
         )
 
+    # Direction only where it is meaningful (a sensor that follows the trunk); the rest is said.
+    kept, left_out = split_by_placement(items)
+    if not kept:
+        return EvaluationReport(
+            split="none: no recording from a placement where direction is meaningful",
+            folds=[],
+            step_detection=step_detection,
+            direction={"left_out": left_out, "placements": {}},
+            model={} if model is None else model.metadata,
+        )
+    subjects = subjects[[i for i, rs in enumerate(items) if any(rs is k for k in kept)]]
+    items = kept
+
     real, first_bout, mirrored, per_step = _tally(), _tally(), _tally(), _tally()
     sessions = {"sessions": 0, "swapped": 0}
     folds: list[dict[str, Any]] = []
@@ -229,6 +250,8 @@ def evaluate(
         "backward_on_real_backward_walking": (
             "unvalidated" if real["backward"]["n_steps"] == 0 else "see real.backward"
         ),
+        "placements": placement_counts(items),
+        "left_out": left_out,
     }
     return EvaluationReport(
         split=split, folds=folds, step_detection=step_detection, direction=direction, model=fold_meta

@@ -531,10 +531,12 @@ def test_datasets_download_then_train_on_real_labels(
     assert sorted(p.name for p in (root / "11.Walk").iterdir()) == ["1001_A_1.csv", "1002_A_1.csv"]
     assert str(root) in result.stdout
 
-    # A KU-HAR folder given to train goes through the dataset reader: per-file labels, real backward
-    # class, so no synthetic one.
+    # A KU-HAR folder given to train goes through the dataset reader: per-file labels, a real backward
+    # class (with --synthetic-backward never, no synthetic one; by default two people's backward steps
+    # would also get the mirrored class).
     model = tmp_path / "kuhar.json"
-    trained = runner.invoke(app, ["train", str(dest), "--out", str(model), "--json"])
+    args = ["train", str(dest), "--out", str(model), "--json", "--synthetic-backward", "never"]
+    trained = runner.invoke(app, args)
     assert trained.exit_code == 0, trained.stderr
     summary = json.loads(trained.stdout)
     assert summary["subjects"] == ["kuhar-1001", "kuhar-1002"]
