@@ -445,9 +445,7 @@ def _classify(job: FileJob, settings: ClassifySettings) -> tuple[dict[str, Any],
             },
             "steps_file": steps_path.name,
             "counts": dict(totals),
-            "steps_per_hour": (
-                round(totals["steps"] * 3600.0 / duration_s, 3) if duration_s > 0 else None
-            ),
+            "steps_per_hour": (round(totals["steps"] * 3600.0 / duration_s, 3) if duration_s > 0 else None),
             "walking_time_s": round(walking[0], 3),
             "forward_reference": {**front.to_dict(), "detail": front.detail},
             "model": {"path": settings.model_path, "sha256": settings.model_sha256},

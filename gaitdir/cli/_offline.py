@@ -74,6 +74,29 @@ FormatOption = Annotated[
 ]
 
 
+#: Options shared by the commands that classify recordings (classify, report) or load a model (evaluate).
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", help="Direction model file (default: the shipped model).", show_default=False),
+]
+TrustModelOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-model", help="Load a model file whose hash gaitdir has not recorded (it can run code)."
+    ),
+]
+ForwardAxisOption = Annotated[
+    str | None,
+    typer.Option(
+        "--forward-axis",
+        help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: the file's "
+        "forward_axis, else its sensor's mounting profile at its placement, else assumed from the first "
+        "steps (reported as such).",
+        show_default=False,
+    ),
+]
+
+
 class SyntheticBackward(str, enum.Enum):
     """When ``train`` adds AP-mirrored forward steps as a synthetic backward class."""
 
@@ -252,6 +275,18 @@ def _check_placement(value: str | None) -> str | None:
     if key not in PLACEMENTS:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(sorted(PLACEMENTS))}")
     return key
+
+
+PlacementOption = Annotated[
+    str | None,
+    typer.Option(
+        "--placement",
+        help="Where the sensor was worn (chest, lower_back, foot, arm, pocket...); default: from the file, "
+        "else automatic.",
+        callback=_check_placement,
+        show_default=False,
+    ),
+]
 
 
 def _fmt_float(value: Any, digits: int = 3) -> str:
@@ -436,38 +471,10 @@ def classify(
         bool, typer.Option("--json", help="Print one JSON object with the counts on stdout, nothing else.")
     ] = False,
     fmt: FormatOption = None,
-    model_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--model", help="Direction model file (default: the shipped model).", show_default=False
-        ),
-    ] = None,
-    trust_model: Annotated[
-        bool,
-        typer.Option(
-            "--trust-model", help="Load a model file whose hash gaitdir has not recorded (it can run code)."
-        ),
-    ] = False,
-    placement: Annotated[
-        str | None,
-        typer.Option(
-            "--placement",
-            help="Where the sensor was worn (chest, lower_back, foot, arm, pocket...); default: from the "
-            "file, else automatic.",
-            callback=_check_placement,
-            show_default=False,
-        ),
-    ] = None,
-    forward_axis: Annotated[
-        str | None,
-        typer.Option(
-            "--forward-axis",
-            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: the "
-            "file's forward_axis, else its sensor's mounting profile at its placement, else assumed from "
-            "the first steps (reported as such).",
-            show_default=False,
-        ),
-    ] = None,
+    model_path: ModelOption = None,
+    trust_model: TrustModelOption = False,
+    placement: PlacementOption = None,
+    forward_axis: ForwardAxisOption = None,
     jobs: Annotated[
         int | None,
         typer.Option(
@@ -889,12 +896,7 @@ def evaluate(
         int, typer.Option("--splits", "-k", min=2, help="Subject-wise folds (fewer if fewer subjects).")
     ] = 5,
     fmt: FormatOption = None,
-    trust_model: Annotated[
-        bool,
-        typer.Option(
-            "--trust-model", help="Load a model file whose hash gaitdir has not recorded (it can run code)."
-        ),
-    ] = False,
+    trust_model: TrustModelOption = False,
 ) -> None:
     """Report subject-wise step detection (F1, count error) and direction accuracy per class, with n.
 
