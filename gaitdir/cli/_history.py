@@ -24,7 +24,10 @@ from gaitdir.cli import app
 from gaitdir.cli._offline import (
     DEFAULT_OUT_DIR,
     FormatOption,
-    _check_placement,
+    ForwardAxisOption,
+    ModelOption,
+    PlacementOption,
+    TrustModelOption,
     _line,
     _load_model,
     _one_line,
@@ -246,35 +249,10 @@ def report(
     ] = False,
     since: SinceOption = None,
     fmt: FormatOption = None,
-    placement: Annotated[
-        str | None,
-        typer.Option(
-            "--placement",
-            help="Where the sensor was worn; default: from the file, else automatic.",
-            callback=_check_placement,
-            show_default=False,
-        ),
-    ] = None,
-    forward_axis: Annotated[
-        str | None,
-        typer.Option(
-            "--forward-axis",
-            help="Sensor axis pointing to the wearer's front; default: from the file, else the first steps.",
-            show_default=False,
-        ),
-    ] = None,
-    model_path: Annotated[
-        Path | None,
-        typer.Option(
-            "--model", help="Direction model file (default: the shipped model).", show_default=False
-        ),
-    ] = None,
-    trust_model: Annotated[
-        bool,
-        typer.Option(
-            "--trust-model", help="Load a model file whose hash gaitdir has not recorded (it can run code)."
-        ),
-    ] = False,
+    placement: PlacementOption = None,
+    forward_axis: ForwardAxisOption = None,
+    model_path: ModelOption = None,
+    trust_model: TrustModelOption = False,
 ) -> None:
     """Draw where each step fell and which way it went: OUT/<stem>.png and a self-contained OUT/<stem>.html.
 

@@ -13,14 +13,16 @@ import gc
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Union
 
 import typer
 
@@ -29,11 +31,22 @@ from gaitdir.errors import GaitdirError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
     from rich.table import Table
 
+    from gaitdir.batch import (
+        ClassifySettings,
+        DaskRunner,
+        FileJob,
+        FileOutcome,
+        InProcessRunner,
+        ProcessPoolRunner,
+    )
     from gaitdir.model import DirectionModel
-    from gaitdir.pipeline import StepTable
     from gaitdir.recordings import Recording
+
+#: The ways ``classify`` can run a batch (see :mod:`gaitdir.batch`).
+_Runner = Union["InProcessRunner", "ProcessPoolRunner", "DaskRunner"]
 
 #: Where ``classify`` writes ``<stem>.steps.csv`` when ``--out`` is not given (relative to the working
 #: directory): a folder of its own, so that a batch never scatters files among the user's recordings.
@@ -58,6 +71,29 @@ class RecordingFormat(str, enum.Enum):
 FormatOption = Annotated[
     RecordingFormat | None,
     typer.Option("--format", "-f", help="Read every file as this format instead of detecting it."),
+]
+
+
+#: Options shared by the commands that classify recordings (classify, report) or load a model (evaluate).
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", help="Direction model file (default: the shipped model).", show_default=False),
+]
+TrustModelOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-model", help="Load a model file whose hash gaitdir has not recorded (it can run code)."
+    ),
+]
+ForwardAxisOption = Annotated[
+    str | None,
+    typer.Option(
+        "--forward-axis",
+        help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: the file's "
+        "forward_axis, else its sensor's mounting profile at its placement, else assumed from the first "
+        "steps (reported as such).",
+        show_default=False,
+    ),
 ]
 
 
@@ -148,24 +184,6 @@ def _load_model(model_path: Path | None, trust_model: bool) -> DirectionModel:
     from gaitdir.model import load_model
 
     return load_model(model_path, trust=trust_model)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for one file's read and classification.
-
-    The pipeline makes a few small objects per step and no reference cycles; with the collector on, a
-    day-long file triggers thousands of collections that find nothing (about 0.2 s of a 5 s run). The
-    collector's previous state is restored afterwards, and memory freed by reference counting is freed
-    as usual meanwhile.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _preload_signal_stage() -> threading.Thread:
@@ -259,14 +277,16 @@ def _check_placement(value: str | None) -> str | None:
     return key
 
 
-def _placement_for(recording: Recording, placement: str | None) -> str | None:
-    """The user's ``--placement``, else the placement the file names (if the detector knows it)."""
-    if placement is not None:
-        return placement
-    from gaitdir.signal import PLACEMENTS
-
-    named = str(recording.meta.get("placement", "")).lower()
-    return named if named in PLACEMENTS else None
+PlacementOption = Annotated[
+    str | None,
+    typer.Option(
+        "--placement",
+        help="Where the sensor was worn (chest, lower_back, foot, arm, pocket...); default: from the file, "
+        "else automatic.",
+        callback=_check_placement,
+        show_default=False,
+    ),
+]
 
 
 def _fmt_float(value: Any, digits: int = 3) -> str:
@@ -289,9 +309,25 @@ class _FileResult:
     backward: int
     output: str
     forward_reference: dict[str, Any]
+    summary: str
     # for `classify --history`: what the session row stores besides the counts
     meta: dict[str, str] | None = None
     duration_s: float = 0.0
+
+    @classmethod
+    def of(cls, outcome: FileOutcome) -> _FileResult:
+        assert outcome.steps_path is not None and outcome.summary_path is not None
+        return cls(
+            outcome.path,
+            outcome.steps,
+            outcome.forward,
+            outcome.backward,
+            outcome.steps_path,
+            outcome.forward_reference or {},
+            outcome.summary_path,
+            meta=outcome.meta,
+            duration_s=outcome.duration_s,
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -301,52 +337,67 @@ class _FileResult:
             "backward": self.backward,
             "forward_reference": self.forward_reference,
             "output": self.output,
+            "summary": self.summary,
         }
 
 
-def _classify_one(
-    path: Path,
-    out_dir: Path,
-    name: str,
-    *,
-    fmt: RecordingFormat | None,
-    model: DirectionModel,
-    placement: str | None,
-    forward_axis: str | None,
-) -> _FileResult:
-    from gaitdir.model.front import recording_forward_reference
-    from gaitdir.pipeline import iter_classify_recording
-    from gaitdir.recordings import read_recording, write_steps_csv
+def _plan(
+    paths: Sequence[Path], out: Path, settings: ClassifySettings, skip_existing: bool
+) -> tuple[list[FileJob], list[FileJob]]:
+    """The batch's jobs in input order: those to classify, and those skipped as up to date."""
+    from gaitdir.batch import FileJob, is_up_to_date
 
-    counts = {"steps": 0, "forward": 0, "backward": 0}
+    todo: list[FileJob] = []
+    skipped: list[FileJob] = []
+    taken: set[str] = set()
+    for index, path in enumerate(paths):
+        job = FileJob(index, str(path), str(out / _output_name(path, taken)))
+        (skipped if skip_existing and is_up_to_date(job, settings) else todo).append(job)
+    return todo, skipped
 
-    def counted(pieces: Iterator[StepTable]) -> Iterator[StepTable]:
-        for piece in pieces:
-            for key, value in piece.counts().items():
-                counts[key] += int(value)
-            yield piece
 
-    with _collector_paused():
-        recording = read_recording(path, format=None if fmt is None else fmt.value)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / name
-        front = recording_forward_reference(recording.meta, option=forward_axis)
-        pieces = iter_classify_recording(
-            recording, model=model, placement=_placement_for(recording, placement), forward_axis=front
-        )
-        # Each chunk's steps are written while the worker thread conditions the next chunk. The file is
-        # atomic: a temporary name in out_dir, renamed only once every step is written.
-        write_steps_csv(target, counted(pieces))
-    return _FileResult(
-        str(path),
-        counts["steps"],
-        counts["forward"],
-        counts["backward"],
-        str(target),
-        front.to_dict(),
-        meta=dict(recording.meta),
-        duration_s=recording.duration_s,
-    )
+def _remove_leftovers(jobs: Sequence[FileJob]) -> None:
+    """Remove the temporary files a killed run left beside these jobs' outputs (never complete files)."""
+    from gaitdir.batch import temporary_outputs
+
+    for job in jobs:
+        for path in temporary_outputs(job):
+            with suppress(OSError):
+                path.unlink()
+
+
+def _runner(settings: ClassifySettings, n_files: int, jobs: int | None, scheduler: str | None) -> _Runner:
+    """Where the files are classified: a Dask cluster, worker processes, or this process."""
+    from gaitdir.batch import DaskRunner, InProcessRunner, ProcessPoolRunner, default_jobs
+
+    # A worker classifies each file in one thread: the other cores are busy with the other workers, and
+    # the pipeline's second thread then only costs (two workers on two cores, 0.5 h files: 18 % slower
+    # with it; benchmarks/README.md). In this process, a file keeps its two threads.
+    one_thread = replace(settings, threaded=False)
+    if scheduler is not None:
+        return DaskRunner(scheduler, one_thread)
+    processes = min(jobs if jobs is not None else default_jobs(), n_files)
+    if processes <= 1:
+        # One file, or one job: no pool to start and feed (a single file keeps its own speed).
+        return InProcessRunner(settings)
+    return ProcessPoolRunner(one_thread, processes)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch system's time limit) stops a batch as Ctrl-C does: cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _plain_table() -> Table:
@@ -385,6 +436,23 @@ def _stdout() -> Console:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 
 
+def _progress(n_files: int) -> Progress | None:
+    """A progress bar on stderr for a batch, when stderr is a terminal."""
+    if n_files < 2 or not sys.stderr.isatty():
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("classifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=_stderr(),
+        transient=True,
+    )
+
+
 @app.command()
 def classify(
     files: Annotated[
@@ -394,44 +462,48 @@ def classify(
         ),
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for the per-step files <stem>.steps.csv.")
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder for the per-file outputs <stem>.steps.csv and <stem>.summary.json."
+        ),
     ] = DEFAULT_OUT_DIR,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object with the counts on stdout, nothing else.")
     ] = False,
     fmt: FormatOption = None,
-    model_path: Annotated[
-        Path | None,
+    model_path: ModelOption = None,
+    trust_model: TrustModelOption = False,
+    placement: PlacementOption = None,
+    forward_axis: ForwardAxisOption = None,
+    jobs: Annotated[
+        int | None,
         typer.Option(
-            "--model", help="Direction model file (default: the shipped model).", show_default=False
+            "--jobs",
+            "-j",
+            min=1,
+            help="Files classified at once, each in a worker process; default: one per CPU core. A single "
+            "file, or --jobs 1, runs in this process.",
+            show_default=False,
         ),
     ] = None,
-    trust_model: Annotated[
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Classify on a Dask cluster: its scheduler's address (tcp://host:8786) or scheduler file. "
+            "The workers must reach the inputs and --out at the same paths (a shared filesystem). Needs "
+            "pip install 'gaitdir[dask]'.",
+            show_default=False,
+        ),
+    ] = None,
+    skip_existing: Annotated[
         bool,
         typer.Option(
-            "--trust-model", help="Load a model file whose hash gaitdir has not recorded (it can run code)."
+            "--skip-existing",
+            help="Skip files whose outputs are complete and newer than the file (made with the same model "
+            "and options): resumes an interrupted batch.",
         ),
     ] = False,
-    placement: Annotated[
-        str | None,
-        typer.Option(
-            "--placement",
-            help="Where the sensor was worn (chest, lower_back, foot, arm, pocket...); default: from the "
-            "file, else automatic.",
-            callback=_check_placement,
-            show_default=False,
-        ),
-    ] = None,
-    forward_axis: Annotated[
-        str | None,
-        typer.Option(
-            "--forward-axis",
-            help="Sensor axis pointing to the wearer's front ('+x', '-z', '0,0.7,0.7'); default: the "
-            "file's forward_axis, else its sensor's mounting profile at its placement, else assumed from "
-            "the first steps (reported as such).",
-            show_default=False,
-        ),
-    ] = None,
     history: Annotated[
         bool,
         typer.Option(
@@ -441,20 +513,32 @@ def classify(
 ) -> None:
     """Find every step in recorded files and label it forward or backward.
 
-    Writes one row per step (time_s, duration_s, direction, confidence) to OUT/<stem>.steps.csv and
-    prints the counts per file and in total. Files that cannot be read are reported and skipped; the exit
-    code is then 1 and no steps file is written for them.
+    Writes one row per step (time_s, duration_s, direction, confidence) to OUT/<stem>.steps.csv, then a
+    summary (counts, steps per hour, walking time, provenance) to OUT/<stem>.summary.json, and prints the
+    counts per file and in total. Files that cannot be read are reported and skipped; the exit code is
+    then 1 and nothing is written for them.
     """
+    if scheduler is not None and jobs is not None:
+        raise typer.BadParameter(
+            "give --jobs or --scheduler, not both (the cluster's workers decide how many files run at once)",
+            param_hint="'--jobs'",
+        )
+    if scheduler is None and jobs != 1 and (len(files) > 1 or any(f.is_dir() for f in files)):
+        # Several files are likely to need workers: their server starts while the model loads and the
+        # files are listed (a single file never starts it: it runs in this process).
+        from gaitdir.batch import start_worker_server
+
+        start_worker_server()
     with _user_errors():
         if forward_axis is not None:
             from gaitdir.model import parse_forward_axis
 
             parse_forward_axis(forward_axis)
-        model = _load_model(model_path, trust_model)
+        settings = _settings(model_path, trust_model, fmt, placement, forward_axis)
 
     errors: list[dict[str, str]] = []
 
-    def failed(path: Path, message: str) -> None:
+    def failed(path: Path | str, message: str) -> None:
         errors.append({"path": str(path), "error": _one_line(message)})
         _line("error", message)
 
@@ -471,48 +555,110 @@ def classify(
                 seen.add(p.resolve())
                 paths.append(p)
 
-    results: list[_FileResult] = []
-    taken: set[str] = set()
-    preloading = _preload_signal_stage() if paths else None
-    progress = None
-    if len(paths) > 1 and sys.stderr.isatty():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        progress = Progress(
-            TextColumn("classifying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=_stderr(),
-            transient=True,
-        )
-        progress.start()
+    todo, skipped = _plan(paths, out, settings, skip_existing)
+    _remove_leftovers([*todo, *skipped])
+    runner = _runner(settings, len(todo), jobs, scheduler)
+    outcomes: list[FileOutcome] = []
     try:
-        task = progress.add_task("", total=len(paths)) if progress is not None else None
-        for path in paths:
-            if progress is not None and task is not None:
-                progress.update(task, description=path.name)
-            try:
-                with _warnings_as_lines():
-                    results.append(
-                        _classify_one(
-                            path,
-                            out,
-                            _output_name(path, taken),
-                            fmt=fmt,
-                            model=model,
-                            placement=placement,
-                            forward_axis=forward_axis,
-                        )
-                    )
-            except GaitdirError as exc:
-                failed(path, str(exc))
-            except OSError as exc:
-                # The output folder or file cannot be written: the user's environment, not a bug.
-                failed(path, f"{path}: cannot write its steps to {out}: {exc.strerror or exc}")
-            if progress is not None and task is not None:
-                progress.advance(task)
+        _run_batch(runner, todo, outcomes)
+    except KeyboardInterrupt:
+        done = sum(outcome.ok for outcome in outcomes)
+        _line(
+            "error",
+            f"interrupted: {done} of {len(todo)} files classified, each with its complete outputs; nothing "
+            "half-written was left. Run the same command with --skip-existing to go on.",
+        )
+        raise typer.Exit(130) from None
+
+    # Files in the order they were given, whichever finished first.
+    outcomes.sort(key=lambda outcome: outcome.index)
+    ordered = [_FileResult.of(outcome) for outcome in outcomes if outcome.ok]
+    errors += [{"path": o.path, "error": _one_line(o.error)} for o in outcomes if not o.ok]
+    total = {
+        "steps": sum(r.steps for r in ordered),
+        "forward": sum(r.forward for r in ordered),
+        "backward": sum(r.backward for r in ordered),
+    }
+    history_error: dict[str, str] | None = None
+    if history and ordered:
+        # Only on request: batch research must not fill a personal history.
+        from gaitdir.cli._history import add_classified
+
+        try:
+            add_classified(ordered)
+        except GaitdirError as exc:
+            history_error = {"path": str(getattr(exc, "path", None) or "history"), "error": _one_line(exc)}
+            _line("error", f"{exc} (the steps files are written)")
+    if json_output:
+        payload = {
+            "files": [r.to_dict() for r in ordered],
+            "total": total,
+            "errors": errors + ([history_error] if history_error is not None else []),
+            "skipped": [
+                {"path": job.path, "output": job.steps_path, "summary": job.summary_path} for job in skipped
+            ],
+        }
+        typer.echo(json.dumps(payload))
+    else:
+        if ordered:
+            console = _stdout()
+            console.print(_counts_table(ordered, total))
+            console.print(
+                f"steps written to {out}{os.sep} (<stem>.steps.csv and <stem>.summary.json per file)"
+            )
+            assumed = sum(r.forward_reference["source"] == "first-steps" for r in ordered)
+            if assumed:
+                from gaitdir.model.front import CALIBRATE_HINT
+
+                which = "" if len(ordered) == 1 else f"{assumed} of {len(ordered)} files: "
+                _line("note", which + CALIBRATE_HINT)
+        if skipped:
+            _line(
+                "note",
+                f"skipped {len(skipped)} of {len(paths)} files: their outputs in {out}{os.sep} are complete "
+                "and up to date (--skip-existing)",
+            )
+    if errors or history_error is not None:
+        if errors and not json_output and len(errors) + len(ordered) > 1:
+            _line("error", f"{len(errors)} of {len(errors) + len(ordered)} inputs failed")
+        raise typer.Exit(1)
+
+
+def _run_batch(runner: _Runner, jobs: Sequence[FileJob], outcomes: list[FileOutcome]) -> None:
+    """Classify ``jobs`` with ``runner``, appending each outcome as it comes and saying what it says.
+
+    Warnings and errors are printed as each file finishes (with a progress bar on a terminal); the
+    caller reports the outcomes, in input order, once all are in.
+    """
+    from gaitdir.batch import DaskRunner, InProcessRunner
+
+    # In this process, scipy's import overlaps the first file's parse; workers import it themselves.
+    preloading = _preload_signal_stage() if jobs and isinstance(runner, InProcessRunner) else None
+    progress = _progress(len(jobs))
+    task = None
+
+    def started(job: FileJob) -> None:
+        if progress is not None and task is not None:
+            progress.update(task, description=Path(job.path).name)
+
+    try:
+        with _terminate_as_interrupt(), _user_errors(), runner:
+            if isinstance(runner, DaskRunner):
+                _describe_cluster(runner)
+            if progress is not None:
+                progress.start()
+                task = progress.add_task("", total=len(jobs))
+            for outcome in runner.run(jobs, on_start=started):
+                outcomes.append(outcome)
+                for text in outcome.warnings:
+                    _line("warning", text)
+                if not outcome.ok:
+                    _line("error", outcome.error)
+                if progress is not None and task is not None:
+                    if isinstance(runner, DaskRunner):
+                        # the scheduler starts the tasks: the bar names the last one done
+                        progress.update(task, description=Path(outcome.path).name)
+                    progress.advance(task)
     finally:
         if progress is not None:
             progress.stop()
@@ -520,39 +666,37 @@ def classify(
         if preloading is not None:
             preloading.join()
 
-    total = {
-        "steps": sum(r.steps for r in results),
-        "forward": sum(r.forward for r in results),
-        "backward": sum(r.backward for r in results),
-    }
-    history_error: dict[str, str] | None = None
-    if history and results:
-        # Only on request: batch research must not fill a personal history.
-        from gaitdir.cli._history import add_classified
 
-        try:
-            add_classified(results)
-        except GaitdirError as exc:
-            history_error = {"path": str(getattr(exc, "path", None) or "history"), "error": _one_line(exc)}
-            _line("error", f"{exc} (the steps files are written)")
-    if json_output:
-        reported = errors + ([history_error] if history_error is not None else [])
-        payload = {"files": [r.to_dict() for r in results], "total": total, "errors": reported}
-        typer.echo(json.dumps(payload))
-    elif results:
-        console = _stdout()
-        console.print(_counts_table(results, total))
-        console.print(f"steps written to {out}{os.sep} (one <stem>.steps.csv per file)")
-        assumed = sum(r.forward_reference["source"] == "first-steps" for r in results)
-        if assumed:
-            from gaitdir.model.front import CALIBRATE_HINT
+def _settings(
+    model_path: Path | None,
+    trust_model: bool,
+    fmt: RecordingFormat | None,
+    placement: str | None,
+    forward_axis: str | None,
+) -> ClassifySettings:
+    """The model (loaded and checked once, here) and the options every file of the batch is classified by."""
+    from gaitdir.batch import ClassifySettings
+    from gaitdir.model import default_model_path, file_sha256
 
-            which = "" if len(results) == 1 else f"{assumed} of {len(results)} files: "
-            _line("note", which + CALIBRATE_HINT)
-    if errors or history_error is not None:
-        if errors and not json_output and len(errors) + len(results) > 1:
-            _line("error", f"{len(errors)} of {len(errors) + len(results)} inputs failed")
-        raise typer.Exit(1)
+    model = _load_model(model_path, trust_model)
+    return ClassifySettings(
+        model=model,
+        model_sha256=file_sha256(model_path if model_path is not None else default_model_path()),
+        model_path=None if model_path is None else str(model_path),
+        fmt=None if fmt is None else fmt.value,
+        placement=placement,
+        forward_axis=forward_axis,
+    )
+
+
+def _describe_cluster(runner: DaskRunner) -> None:
+    """Where a Dask batch runs, on stderr; a cluster without workers yet is said to be waited for."""
+    workers = runner.workers()
+    dashboard = runner.dashboard()
+    text = f"Dask cluster at {runner.address}: {workers} worker{'s' if workers != 1 else ''}"
+    _line("note", text + (f", dashboard {dashboard}" if dashboard else ""))
+    if workers == 0:
+        _line("note", "waiting for the first worker to join")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -752,12 +896,7 @@ def evaluate(
         int, typer.Option("--splits", "-k", min=2, help="Subject-wise folds (fewer if fewer subjects).")
     ] = 5,
     fmt: FormatOption = None,
-    trust_model: Annotated[
-        bool,
-        typer.Option(
-            "--trust-model", help="Load a model file whose hash gaitdir has not recorded (it can run code)."
-        ),
-    ] = False,
+    trust_model: TrustModelOption = False,
 ) -> None:
     """Report subject-wise step detection (F1, count error) and direction accuracy per class, with n.
 

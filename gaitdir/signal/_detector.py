@@ -64,7 +64,8 @@ from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -402,6 +403,29 @@ class StepDetector:
                 )
             over["signal"] = self.detection_signal
         return _Profile(**{**base.__dict__, **over})
+
+    def effective_params(self) -> dict[str, Any]:
+        """The parameters in force: the placement's profile with this detector's overrides applied.
+
+        Returns
+        -------
+        dict
+            ``placement``, ``grid_rate_hz``, ``max_gap_s`` and every value of the profile (plain
+            JSON-able values), e.g. for a record of how a file was classified.
+
+        Raises
+        ------
+        ValueError
+            The placement or the detection signal is unknown.
+        """
+        profile = asdict(self._resolve())
+        profile["band_hz"] = [float(v) for v in profile["band_hz"]]
+        return {
+            "placement": str(self.placement),
+            "grid_rate_hz": float(self.grid_rate_hz),
+            "max_gap_s": float(self.max_gap_s),
+            **profile,
+        }
 
     def reset(self) -> StepDetector:
         """Forget everything seen so far (a new stream starts with the next :meth:`update`)."""

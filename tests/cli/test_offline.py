@@ -84,8 +84,8 @@ def test_classify_real_oxford_and_ipol_files_json(
     payload = json.loads(result.stdout)  # the whole of stdout is one JSON object
     # What the readers had to say about the data reaches the user as plain lines on stderr.
     assert all(line.startswith("warning: ") for line in result.stderr.splitlines())
-    assert set(payload) == {"files", "total", "errors"}
-    assert payload["errors"] == []
+    assert set(payload) == {"files", "total", "errors", "skipped"}
+    assert payload["errors"] == [] and payload["skipped"] == []
     assert [f["path"] for f in payload["files"]] == [str(oxford), str(ipol)]
     for entry in payload["files"]:
         assert {"path", "steps", "forward", "backward"} <= set(entry)
@@ -100,7 +100,7 @@ def test_classify_real_oxford_and_ipol_files_json(
     for key in ("steps", "forward", "backward"):
         assert payload["total"][key] == sum(f[key] for f in payload["files"])
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [oxford.stem + ".steps.csv", ipol.stem + ".steps.csv"]
+        f"{source.stem}{suffix}" for source in (oxford, ipol) for suffix in (".steps.csv", ".summary.json")
     )
 
     # Counts are in the right range against each file's own ground truth (a pipeline that finds
@@ -143,8 +143,8 @@ def test_batch_with_one_bad_file(runner: CliRunner, tmp_path: Path, ipol_dir: Pa
     assert str(bad) in message and f"line {bad_line}" in message and "acc_y" in message
     assert f"error: {message}" in result.stderr.splitlines()
     assert "Traceback" not in result.stderr + result.stdout
-    # Only the good file's steps exist: nothing partial or temporary for the bad one.
-    assert sorted(p.name for p in out.iterdir()) == ["good.steps.csv"]
+    # Only the good file's outputs exist: nothing partial or temporary for the bad one.
+    assert sorted(p.name for p in out.iterdir()) == ["good.steps.csv", "good.summary.json"]
     assert gc.isenabled()  # the collector, paused per file, is back on after a file that failed
 
 
@@ -202,7 +202,12 @@ def test_directory_expands_to_its_recordings(runner: CliRunner, tmp_path: Path, 
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
     assert sorted(Path(f["path"]).name for f in payload["files"]) == ["a.csv", "b.csv"]
-    assert sorted(p.name for p in out.iterdir()) == ["a.steps.csv", "b.steps.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a.steps.csv",
+        "a.summary.json",
+        "b.steps.csv",
+        "b.summary.json",
+    ]
     assert all(f["steps"] > 10 for f in payload["files"])
     assert result.stderr == ""  # stderr is not a terminal here: no progress bar
 
