@@ -70,7 +70,7 @@ from gaitdir.recordings import Recording, read_recording  # noqa: E402
 from gaitdir.signal import detect_steps  # noqa: E402
 
 
-def _clips() -> list[tuple[dict[str, str], Recording]]:
+def load_clips() -> list[tuple[dict[str, str], Recording]]:
     with open(MOCAP / "manifest.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return [(row, read_recording(MOCAP / row["file"])) for row in sorted(rows, key=lambda r: r["file"])]
@@ -98,7 +98,7 @@ def _score(row: dict[str, str], directions: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for group in ("all", "bandai1-grpA", "bandai1-grpB"):
         sel = [r for r in rows if group == "all" or r["group"] == group]
@@ -269,8 +269,8 @@ def ablations(clips: list[tuple[dict[str, str], Recording]]) -> list[dict[str, A
                 [evidence.push(forward_log_odds(model, feats[:, columns]), s, e), evidence.flush()]
             )
             rows.append(_score(row, np.where(values >= 0, "forward", "backward")))
-        totals = _totals(rows)
-        out.append({"variant": name, **{k: totals[k]["share"] for k in totals if k != "count"}})
+        shares = totals(rows)
+        out.append({"variant": name, **{k: shares[k]["share"] for k in shares if k != "count"}})
     return out
 
 
@@ -290,7 +290,7 @@ def _print_rows(title: str, rows: list[dict[str, Any]]) -> None:
             f"| {r['clip']} | {r['group'][-4:]} | {r['label']} | {r['steps']} ({r['feet_steps']}) | "
             f"{r['correct']}/{r['steps']} | `{r['labels']}` |"
         )
-    t = _totals(rows)
+    t = totals(rows)
     print()
     for group in ("all", "bandai1-grpA", "bandai1-grpB"):
         b, f = t[f"{group}/backward"], t[f"{group}/forward"]
@@ -319,14 +319,14 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clips = _clips()
+        clips = load_clips()
         known = front_known(model, clips)
         calibrated, calibrations = front_calibrated(model, clips)
         result: dict[str, Any] = {
-            "front_known": {"clips": known, "totals": _totals(known)},
+            "front_known": {"clips": known, "totals": totals(known)},
             "front_calibrated": {
                 "clips": calibrated,
-                "totals": _totals(calibrated),
+                "totals": totals(calibrated),
                 "calibrations": calibrations,
             },
         }

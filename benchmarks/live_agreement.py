@@ -39,7 +39,7 @@ _SUMMARY = re.compile(r"^summary (.*)$", re.MULTILINE)
 
 
 def default_recordings(datasets: Path) -> list[Path]:
-    """One IPOL lower-back trial per held-out subject (8–14) and every Oxford file."""
+    """One IPOL lower-back trial per subject 8–14 and every Oxford file."""
     ipol = datasets / "ipol-healthy-gait" / "GaitData"
     files = [ipol / f"{subject}-1_lb.txt" for subject in range(8, 15)]
     files += sorted((datasets / "oxford-step-counter").glob("*.csv"))
@@ -75,7 +75,7 @@ def live_count(path: Path, speed: float, sensor: str) -> tuple[int, dict[str, st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("recordings", nargs="*", type=Path, help="default: held-out IPOL trials + Oxford")
+    parser.add_argument("recordings", nargs="*", type=Path, help="default: IPOL 8-14 + Oxford")
     parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
     parser.add_argument("--speed", type=float, default=20.0)
     parser.add_argument("--sensor", default="polar-h10")

@@ -6,16 +6,17 @@ step detector's look-ahead, the forward-reference calibration of the first steps
 granularity (a Polar H10 at 200 Hz sends 39 samples per frame at MTU 247, i.e. one frame per 0.195 s).
 Target: p95 <= 0.5 s.
 
-Two measurements, both on recordings held out of the shipped model's training and tuning:
+Two measurements, on IPOL subjects 8–14 and the Oxford files (latency depends on the detector's look-ahead
+and the frames, not on whom the model or the detector were fitted to):
 
 A. **End to end over GATT at speed 1** (real time): virtual Polar H10 sensors replay recordings through
    the real PMD frame encoding over bumble's GATT, each through its own :class:`SensorSession` and
    :class:`LiveSession` — exactly what ``gaitdir live --virtual REC --events FILE`` runs — all at once in
-   one process (default: one lower-back trial of each of four held-out IPOL subjects). Besides stream-time
+   one process (default: one lower-back trial of each of four IPOL subjects 8–14). Besides stream-time
    latency it reports the *wall-clock* latency: when the label reached the program versus when the
    step's end instant was sampled (sensor clock mapped onto the wall clock by the earliest frame
    arrival), which adds BLE transport, frame waits and processing.
-B. **Every held-out file, frame by frame**: each recording resampled to 200 Hz (as the virtual H10
+B. **Every such file, frame by frame**: each recording resampled to 200 Hz (as the virtual H10
    samples it) and fed to :class:`StepPipeline` in 39-sample frames. ``emitted_s`` depends only on which
    samples have been fed, not on the wall clock, so this gives the same stream-time latency as a speed-1
    replay (A checks that on its files) without waiting hours; the wall-clock cost of each pipeline update
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"   wall-clock latency:  {e['wall_latency']}")
         say(f"   same files framed:   {e['framed_replay_of_same_files']}")
 
-    say(f"B. {len(files)} held-out files, 200 Hz, {H10_FRAME_SAMPLES}-sample frames ...")
+    say(f"B. {len(files)} files, 200 Hz, {H10_FRAME_SAMPLES}-sample frames ...")
     framed = []
     for path in files:
         framed.append(_framed(path))

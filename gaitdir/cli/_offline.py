@@ -858,7 +858,8 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(_direction_table(direction.get("real", {})))
     console.print()
     console.print(
-        "direction on real labelled steps (front calibrated on the first steps, as classify/live do)"
+        "direction on real labelled steps (front assumed from the first steps, as classify/live do when no "
+        "front is known)"
     )
     console.print(_direction_table(direction.get("real_first_bout", {})))
     mirrored = direction.get("mirrored", {})
