@@ -101,6 +101,9 @@ _STILL_LAG = 5
 _RESTING_TIME_CONSTANT_S = 5.0
 _RESTING_PRIOR = 0.02
 
+#: A foot's swing into a contact: the angular rate's peak is looked for this long (s) before it.
+_LEAD_WINDOW_S = 0.5
+
 #: Interpreter switch interval (s) while :func:`conditioned_ahead` runs its worker thread.
 _SWITCH_INTERVAL_S = 1e-4
 
@@ -172,6 +175,7 @@ class _Profile:
     closing_after_weak: bool = True
     max_weak_run: int = 1 << 30
     half_step_check: bool = False
+    lead_swing_radps: float = 0.0
 
 
 _TRUNK = _Profile(
@@ -203,13 +207,14 @@ _FOOT = _Profile(
     max_step_interval_s=2.2,
     confirm_s=0.15,
     rel_threshold=4.0,
-    min_peak_mps2=1.2,
+    min_peak_mps2=1.5,
     min_bout_steps=2,
     regularity=1.8,
     ic_offset_s=0.15,
     fill_missed=True,
     per_stride=True,
     early_emit=1.05,
+    lead_swing_radps=5.5,
 )
 # a phone on a limb (arm, hand, thigh): the trunk's profile, without the half-step check
 _PHONE = dataclasses.replace(_TRUNK, half_step_check=False)
@@ -303,6 +308,11 @@ class StepDetector:
     half_step_check : bool, optional
         Pass over a step's second vertical bump, and double the steps of a bout found to have two
         peaks per step (trunk placements; a limb's horizontal acceleration repeats once per stride).
+    lead_swing_radps : float, optional
+        Foot sensors with a gyroscope: when the swing into a bout's first contact turned the foot
+        faster than this (rad/s, peak of the angular rate's norm), the foot came from behind (a full
+        stride): the other foot led off, and its first contact is inferred half the bout's first stride
+        before. 0: never.
     front_axis_sensor : ndarray of shape (3,), optional
         The wearer's front in sensor coordinates when it is known: the body frame's AP axis is then that
         axis made horizontal (see :class:`~gaitdir.signal._orientation.BodyFrameEstimator`), so the AP
@@ -335,6 +345,7 @@ class StepDetector:
         closing_after_weak: bool | None = None,
         max_weak_run: int | None = None,
         half_step_check: bool | None = None,
+        lead_swing_radps: float | None = None,
         front_axis_sensor: np.ndarray | None = None,
     ) -> None:
         self.placement = placement
@@ -360,6 +371,7 @@ class StepDetector:
         self.closing_after_weak = closing_after_weak
         self.max_weak_run = max_weak_run
         self.half_step_check = half_step_check
+        self.lead_swing_radps = lead_swing_radps
         self.front_axis_sensor = front_axis_sensor
         self._ready = False
 
@@ -392,6 +404,7 @@ class StepDetector:
                 "closing_after_weak",
                 "max_weak_run",
                 "half_step_check",
+                "lead_swing_radps",
             )
             if getattr(self, name) is not None
         }
@@ -454,6 +467,8 @@ class StepDetector:
         self._closing = bool(p.closing_step) and not p.per_stride
         self._early_emit = p.early_emit
         self._check_half = bool(p.half_step_check) and not p.per_stride
+        self._lead_swing = False  # set once the stream shows a gyroscope (_use_gyro)
+        self._lead_back = round(_LEAD_WINDOW_S * fs)
         self._has_gyro: bool | None = None
         self._front_open = False  # the front end (resampler, body frame) runs inside a segment
         # body-frame buffer (global grid indices [body_k0, body_k0 + len))
@@ -464,6 +479,11 @@ class StepDetector:
         self._ready = True
         self._new_segment_state()
         return self
+
+    def _use_gyro(self) -> None:
+        """Once the stream shows whether it has a gyroscope: a foot's lead-off check uses it."""
+        p = self._p
+        self._lead_swing = bool(self._has_gyro and p.per_stride and p.lead_swing_radps > 0)
 
     def _new_front_state(self) -> None:
         self._frame.reset()
@@ -503,6 +523,7 @@ class StepDetector:
         self._lim = -1
         self._set_intervals(None)
         self._filled: set[int] = set()  # ICs inserted by fill_missed, not seen directly
+        self._last_start = -(1 << 40)  # start of the newest step emitted through _emit
         # what was emitted past the bout's last contact: 0 nothing, 1 its step (predicted end),
         # 2 also the inferred closing step
         self._stage = 0
@@ -570,6 +591,7 @@ class StepDetector:
             raise ValueError(f"gyr_radps must have shape {acc.shape}, got {gyr.shape}")
         if self._has_gyro is None and t.size:
             self._has_gyro = gyr is not None
+            self._use_gyro()
         values = (
             acc if not self._has_gyro else np.hstack([acc, gyr if gyr is not None else np.zeros_like(acc)])
         )
@@ -745,7 +767,7 @@ class StepDetector:
             contacts = pk.tolist()
             if self._p.signal == "stance":
                 strengths = [True] * len(contacts)
-                amps = [1.0] * len(contacts)
+                amps = self._swing_peaks(pk - self._shift) if self._lead_swing else [0.0] * len(contacts)
             else:
                 strengths = strong.tolist()
                 amps = amp.tolist()
@@ -977,6 +999,20 @@ class StepDetector:
             return True
         return False
 
+    def _swing_peaks(self, ic: np.ndarray) -> list[float]:
+        """Peak of the angular rate's norm (rad/s) over the ``_LEAD_WINDOW_S`` before each contact."""
+        if len(self._body) < 6 or ic.size == 0:
+            return [0.0] * int(ic.size)
+        gx, gy, gz = self._body[3:6]
+        out = []
+        for k in (ic - self._body_k0).tolist():
+            a, b = max(k - self._lead_back, 0), min(max(k, 0) + 1, self._body_len)
+            if b > a:
+                out.append(float(np.sqrt((gx[a:b] ** 2 + gy[a:b] ** 2 + gz[a:b] ** 2).max())))
+            else:
+                out.append(0.0)
+        return out
+
     def _lead_in_agreement(self, pk: np.ndarray) -> np.ndarray:
         """Cosine between the lead-in motions of each candidate peak and of the candidate before it.
 
@@ -1114,6 +1150,11 @@ class StepDetector:
             if max(recent) <= self._p.regularity * min(recent):
                 self._active = True
                 self._last_seq, self._apart = seq, 0
+                if self._lead_swing and self._bout_amp[0] >= self._p.lead_swing_radps:
+                    # the own foot's first swing came from behind: the other foot led off
+                    lead = max(bout[0] - (bout[1] - bout[0]) // 2, self._seg_k0, self._body_k0)
+                    if lead < bout[0] and lead - self._last_start > self._min_int // 2:
+                        self._emit(lead, bout[0], steps, inferred=True)
                 for a, b in itertools.pairwise(bout):
                     self._stage = 0
                     self._close_interval(a, b, steps)
@@ -1153,6 +1194,7 @@ class StepDetector:
 
     def _emit(self, start: int, end: int, steps: list, *, inferred: bool) -> None:
         steps.append((start, end, inferred))
+        self._last_start = start
 
     # ------------------------------------------------------------------------------------------------
     # body buffer and output
@@ -1173,7 +1215,7 @@ class StepDetector:
     def _trim_body(self) -> None:
         keep = self._next_eval - self._shift - self._w_left
         if self._bout:
-            keep = min(keep, self._bout[0])
+            keep = min(keep, self._bout[0] - (self._max_int // 2 if self._lead_swing else 0))
         keep -= 1
         cut = keep - self._body_k0
         if cut > 0 and self._body:
