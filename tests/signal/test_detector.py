@@ -431,3 +431,13 @@ def test_lead_off_check_needs_a_gyroscope(ipol) -> None:
     b = _steps(detect_steps(acc_only, lead_swing_radps=0.0))
     for key in ("start_s", "end_s", "inferred_ic"):
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_lead_off_contact_goes_out_with_the_trailing_foots_first_contact(ipol) -> None:
+    # streamed live (0.1 s chunks, with the gyroscope): the inferred lead-off step is labelled as
+    # soon as this foot's first contact is confirmed, not a stride later when the bout is accepted
+    rec = ipol("8-3_lf.txt")
+    batches = [b for b in _stream(StepDetector(placement="foot"), rec, 10, gyro=True)[:-1] if len(b)]
+    first = batches[0]
+    assert first.inferred_ic[0]
+    assert first.emitted_s - first.end_s[0] < 0.5
