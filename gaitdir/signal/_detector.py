@@ -47,8 +47,11 @@ Method
 Foot-worn sensors see only their own foot. The detector finds that foot's contacts and emits **both
 feet's steps** so that counts are steps: own IC → the other foot's contact, assumed at mid-stride (and
 emitted at mid-stride, predicted from the bout's median stride), then that contact → the next own IC.
-Own-foot ICs have ``inferred_ic`` False. A step's reference is a contact of either foot, whatever the
-placement (:func:`gaitdir.signal.score_recording`).
+Own-foot ICs have ``inferred_ic`` False. When the other foot leads off, its first contact comes before
+anything the sensor feels; with a gyroscope, the trailing foot's first swing shows it (a full stride
+from behind turns the foot faster than ``lead_swing_radps``, a leading foot's half stride does not), and
+that contact is inferred ``_LEAD_STEP_S`` before the first own IC. A step's reference is a contact of
+either foot, whatever the placement (:func:`gaitdir.signal.score_recording`).
 
 The tuned parameters were chosen leave-one-subject-out on IPOL healthy-gait subjects 1–14; the
 shipped values are the choice on all 14 (see ``benchmarks/step_detection.py``).
