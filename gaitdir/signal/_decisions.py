@@ -52,7 +52,8 @@ class ContactDecisions:
         self._sig_k0 = 0
         self._next_eval = 0  # next global index to evaluate as a peak
         self._bout: list[int] = []  # IC grid indices of the current bout
-        self._bout_amp: list[float] = []  # their peak heights (m/s²), while the bout is not yet accepted
+        # their peak heights (m/s²; a foot: the swing's peak angular rate, rad/s), while not yet accepted
+        self._bout_amp: list[float] = []
         self._last_strong = True  # the bout's last contact was a peak above the strong threshold
         self._weak_run = 0  # weak contacts in a row at the end of the bout
         # half-step check: the candidate number of the bout's last contact, and how many successive
