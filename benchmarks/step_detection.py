@@ -85,6 +85,7 @@ FOOT_GRID: dict[str, tuple[Any, ...]] = {
     "ic_offset_s": (0.12, 0.15, 0.18),
     "min_peak_mps2": (1.0, 1.2, 1.5),
     "rel_threshold": (3.5, 4.0, 4.5),
+    "lead_swing_radps": (3.5, 4.5, 5.5),
 }
 GRIDS = {"lower_back": TRUNK_GRID, "foot": FOOT_GRID}
 
@@ -453,8 +454,9 @@ def loso_baseline(baseline: Baseline, cases: list[Case], placement: str) -> Tall
 
 
 # ---------------------------------------------------------------------------------------------------
-def latency_p95(cases: list[Case], chunk_s: float = 0.1) -> tuple[float, int]:
-    """p95 of (emission time − step end), streaming each recording in ``chunk_s`` chunks."""
+def latency_p95(cases: list[Case], chunk_s: float = 0.1, *, gyro: bool = False) -> tuple[float, int]:
+    """p95 of (emission time − step end), streaming each recording in ``chunk_s`` chunks (with its
+    gyroscope when ``gyro``)."""
     lat: list[float] = []
     for c in cases:
         rec = read(c.path)
@@ -462,7 +464,8 @@ def latency_p95(cases: list[Case], chunk_s: float = 0.1) -> tuple[float, int]:
         edges = np.searchsorted(rec.time_s, np.arange(rec.time_s[0], rec.time_s[-1] + chunk_s, chunk_s))
         edges = np.unique(np.concatenate([edges, [rec.n_samples]]))
         for a, b in itertools.pairwise(edges):
-            batch = det.update(rec.time_s[a:b], rec.acc_mps2[a:b])
+            gyr = rec.gyr_radps[a:b] if gyro and rec.gyr_radps is not None else None
+            batch = det.update(rec.time_s[a:b], rec.acc_mps2[a:b], gyr)
             lat.extend((batch.emitted_s - batch.end_s).tolist())
         det.flush()
     arr = np.asarray(lat)
@@ -528,6 +531,9 @@ def run(jobs: int, cache_dir: Path | None, latency: bool) -> dict[str, Any]:
         held = [c for c in ipol if c.placement == "lower_back" and c.subject is not None and c.subject >= 8]
         p95, n = latency_p95(held)
         out["latency_p95_s"] = {"ipol_lower_back_8_14": {"p95_s": round(p95, 3), "steps": n}}
+        feet = [c for c in ipol if c.placement == "foot" and c.subject is not None and c.subject >= 8]
+        p95, n = latency_p95(feet, gyro=True)
+        out["latency_p95_s"]["ipol_feet_8_14_with_gyroscope"] = {"p95_s": round(p95, 3), "steps": n}
         p95, n = latency_p95(oxford)
         out["latency_p95_s"]["oxford"] = {"p95_s": round(p95, 3), "steps": n}
     out["elapsed_s"] = round(time.perf_counter() - t0, 1)

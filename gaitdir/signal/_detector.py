@@ -47,50 +47,41 @@ Method
 Foot-worn sensors see only their own foot. The detector finds that foot's contacts and emits **both
 feet's steps** so that counts are steps: own IC → the other foot's contact, assumed at mid-stride (and
 emitted at mid-stride, predicted from the bout's median stride), then that contact → the next own IC.
-Own-foot ICs have ``inferred_ic`` False. A step's reference is a contact of either foot, whatever the
-placement (:func:`gaitdir.signal.score_recording`).
+Own-foot ICs have ``inferred_ic`` False. When the other foot leads off, its first contact comes before
+anything the sensor feels; with a gyroscope, the trailing foot's first swing shows it (a full stride
+from behind turns the foot faster than ``lead_swing_radps``, a leading foot's half stride does not), and
+that contact is inferred ``_LEAD_STEP_S`` before the first own IC. A step's reference is a contact of
+either foot, whatever the placement (:func:`gaitdir.signal.score_recording`).
 
 The tuned parameters were chosen leave-one-subject-out on IPOL healthy-gait subjects 1–14; the
 shipped values are the choice on all 14 (see ``benchmarks/step_detection.py``).
+
+Modules: this one holds the detector and its front end (resampling, body frame, detection signal);
+:mod:`gaitdir.signal._profiles` the placements' parameters; :mod:`gaitdir.signal._decisions` the back
+end's decisions (peaks, contacts, bouts, steps); :mod:`gaitdir.signal._recording_steps` whole recordings
+(chunks, conditioning ahead in a thread, :func:`detect_steps`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
-import sys
-from bisect import bisect_left, insort
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from gaitdir.recordings import Recording
 from gaitdir.recordings._checks import all_finite
+from gaitdir.signal._decisions import _LEAD_STEP_S, _LEAD_WINDOW_S, ContactDecisions
 from gaitdir.signal._filters import StreamingEma, StreamingSos, butter_sos, group_delay_s
 from gaitdir.signal._orientation import BodyFrameEstimator, FrameChunk
-from gaitdir.signal._peaks import stance_onsets, window_peaks
+from gaitdir.signal._profiles import _PROFILES, PLACEMENTS, _Profile
 from gaitdir.signal._resample import GridResampler
 from gaitdir.signal._types import BodySignal, StepBatch
 
 logger = logging.getLogger(__name__)
 
 STANDARD_GRAVITY_MPS2 = 9.80665
-
-#: The trunk's sagittal acceleration leading into a contact is sampled this often (s) ...
-_MOTION_STEP_S = 0.1
-#: ... at this many instants up to the detection peak (half-step check).
-_MOTION_SAMPLES = 4
-#: A peak within this many median steps of the bout's last contact is that step's second bump if it
-#: leads in unlike the contact, or if the bout was found to have two peaks per step (they come half a
-#: step apart, contacts a whole step apart). Trunk placements only.
-_SECOND_BUMP = 0.75
-#: Successive contact pairs whose lead-in motions point apart (negative cosine) that make half steps.
-_HALF_STEP_PAIRS = 2
 
 #: The resting norm (a foot's stance test): samples within this of 1 g (m/s²) ...
 _STILL_NEAR_G_MPS2 = 2.0
@@ -100,9 +91,6 @@ _STILL_LAG = 5
 #: Time constant (s) of the resting norm's average, and the weight of standard gravity as its prior.
 _RESTING_TIME_CONSTANT_S = 5.0
 _RESTING_PRIOR = 0.02
-
-#: Interpreter switch interval (s) while :func:`conditioned_ahead` runs its worker thread.
-_SWITCH_INTERVAL_S = 1e-4
 
 
 @dataclass(frozen=True)
@@ -149,97 +137,6 @@ class Conditioned:
     ap_axis_sensor: np.ndarray | None
 
 
-@dataclass(frozen=True)
-class _Profile:
-    signal: str
-    band_hz: tuple[float, float]
-    min_step_interval_s: float
-    max_step_interval_s: float
-    confirm_s: float
-    rel_threshold: float
-    min_peak_mps2: float
-    min_bout_steps: int
-    regularity: float
-    ic_offset_s: float
-    fill_missed: bool
-    per_stride: bool
-    closing_step: bool = True
-    early_emit: float = 1.3
-    weak_rel_threshold: float = 0.0
-    weak_min_peak_mps2: float = 0.0
-    weak_window: tuple[float, float] = (0.0, 0.0)
-    initiation_ratio: float = 0.0
-    closing_after_weak: bool = True
-    max_weak_run: int = 1 << 30
-    half_step_check: bool = False
-
-
-_TRUNK = _Profile(
-    signal="vertical",
-    band_hz=(0.5, 3.0),
-    min_step_interval_s=0.3,
-    max_step_interval_s=1.3,
-    confirm_s=0.15,
-    rel_threshold=0.8,
-    min_peak_mps2=0.4,
-    min_bout_steps=2,
-    regularity=1.8,
-    ic_offset_s=-0.08,
-    fill_missed=True,
-    per_stride=False,
-    early_emit=1.2,
-    weak_rel_threshold=0.15,
-    weak_min_peak_mps2=0.1,
-    weak_window=(0.85, 1.25),
-    initiation_ratio=0.45,
-    closing_after_weak=True,
-    max_weak_run=1,
-    half_step_check=True,
-)
-_FOOT = _Profile(
-    signal="stance",
-    band_hz=(0.0, 8.0),
-    min_step_interval_s=0.6,
-    max_step_interval_s=2.2,
-    confirm_s=0.15,
-    rel_threshold=4.0,
-    min_peak_mps2=1.2,
-    min_bout_steps=2,
-    regularity=1.8,
-    ic_offset_s=0.15,
-    fill_missed=True,
-    per_stride=True,
-    early_emit=1.05,
-)
-# a phone on a limb (arm, hand, thigh): the trunk's profile, without the half-step check
-_PHONE = dataclasses.replace(_TRUNK, half_step_check=False)
-
-#: Placement names accepted by :class:`StepDetector` and the profile each maps to.
-PLACEMENTS: dict[str, str] = {
-    "auto": "trunk",
-    "trunk": "trunk",
-    "lower_back": "trunk",
-    "back": "trunk",
-    "waist": "trunk",
-    "chest": "trunk",
-    "neck": "trunk",
-    "neckpouch": "trunk",
-    "bag": "trunk",
-    "foot": "foot",
-    "left_foot": "foot",
-    "right_foot": "foot",
-    "shoe": "foot",
-    "arm": "phone",
-    "armband": "phone",
-    "hand": "phone",
-    "pocket": "phone",
-    "frontpocket": "phone",
-    "backpocket": "phone",
-    "thigh": "phone",
-}
-_PROFILES = {"trunk": _TRUNK, "foot": _FOOT, "phone": _PHONE}
-
-
 def _empty_batch(emitted_s: float, rate: float, has_gyro: bool, ap: np.ndarray | None) -> StepBatch:
     z = np.zeros(0)
     zi = np.zeros(0, dtype=np.int64)
@@ -247,7 +144,7 @@ def _empty_batch(emitted_s: float, rate: float, has_gyro: bool, ap: np.ndarray |
     return StepBatch(z, z, zi, zi, emitted_s, body, ap_axis_sensor=ap, inferred_ic=np.zeros(0, bool))
 
 
-class StepDetector:
+class StepDetector(ContactDecisions):
     """Causal, stateful step detector (see the module docstring for the method).
 
     Parameters
@@ -303,6 +200,11 @@ class StepDetector:
     half_step_check : bool, optional
         Pass over a step's second vertical bump, and double the steps of a bout found to have two
         peaks per step (trunk placements; a limb's horizontal acceleration repeats once per stride).
+    lead_swing_radps : float, optional
+        Foot sensors with a gyroscope: when the swing into a bout's first contact turned the foot
+        faster than this (rad/s, peak of the angular rate's norm), the foot came from behind (a full
+        stride): the other foot led off, and its first contact is inferred half the bout's first stride
+        before. 0: never.
     front_axis_sensor : ndarray of shape (3,), optional
         The wearer's front in sensor coordinates when it is known: the body frame's AP axis is then that
         axis made horizontal (see :class:`~gaitdir.signal._orientation.BodyFrameEstimator`), so the AP
@@ -335,6 +237,7 @@ class StepDetector:
         closing_after_weak: bool | None = None,
         max_weak_run: int | None = None,
         half_step_check: bool | None = None,
+        lead_swing_radps: float | None = None,
         front_axis_sensor: np.ndarray | None = None,
     ) -> None:
         self.placement = placement
@@ -360,6 +263,7 @@ class StepDetector:
         self.closing_after_weak = closing_after_weak
         self.max_weak_run = max_weak_run
         self.half_step_check = half_step_check
+        self.lead_swing_radps = lead_swing_radps
         self.front_axis_sensor = front_axis_sensor
         self._ready = False
 
@@ -392,6 +296,7 @@ class StepDetector:
                 "closing_after_weak",
                 "max_weak_run",
                 "half_step_check",
+                "lead_swing_radps",
             )
             if getattr(self, name) is not None
         }
@@ -454,6 +359,9 @@ class StepDetector:
         self._closing = bool(p.closing_step) and not p.per_stride
         self._early_emit = p.early_emit
         self._check_half = bool(p.half_step_check) and not p.per_stride
+        self._lead_swing = False  # set once the stream shows a gyroscope (_use_gyro)
+        self._lead_back = round(_LEAD_WINDOW_S * fs)
+        self._lead_i = round(_LEAD_STEP_S * fs)
         self._has_gyro: bool | None = None
         self._front_open = False  # the front end (resampler, body frame) runs inside a segment
         # body-frame buffer (global grid indices [body_k0, body_k0 + len))
@@ -465,6 +373,11 @@ class StepDetector:
         self._new_segment_state()
         return self
 
+    def _use_gyro(self) -> None:
+        """Once the stream shows whether it has a gyroscope: a foot's lead-off check uses it."""
+        p = self._p
+        self._lead_swing = bool(self._has_gyro and p.per_stride and p.lead_swing_radps > 0)
+
     def _new_front_state(self) -> None:
         self._frame.reset()
         self._ap_filt = StreamingSos(self._sos) if self._check_half else None
@@ -475,37 +388,6 @@ class StepDetector:
     def _new_segment_state(self) -> None:
         self._new_front_state()
         self._new_decision_state()
-
-    def _new_decision_state(self) -> None:
-        self._seg_k0 = 0
-        self._seg_end = 0  # exclusive global index of the segment's newest sample
-        self._sig = np.zeros(0)  # detection signal buffer, global indices [sig_k0, seg_end)
-        self._ms = np.zeros(0)  # running mean square of the detection signal, same indices
-        self._apf = np.zeros(0)  # band-passed AP acceleration (half-step check only), same indices
-        self._motion_last = np.zeros(2 * _MOTION_SAMPLES)  # lead-in motion of the last candidate peak
-        self._cand_seq = 0  # candidate peaks seen in the segment
-        self._sig_k0 = 0
-        self._next_eval = 0  # next global index to evaluate as a peak
-        self._bout: list[int] = []  # IC grid indices of the current bout
-        self._bout_amp: list[float] = []  # their peak heights (m/s²), while the bout is not yet accepted
-        self._last_strong = True  # the bout's last contact was a peak above the strong threshold
-        self._weak_run = 0  # weak contacts in a row at the end of the bout
-        # half-step check: the candidate number of the bout's last contact, and how many successive
-        # contact pairs have had opposite lead-in motions
-        self._last_seq = -2
-        self._apart = 0
-        self._doubled = False  # the bout's contacts were found to be half steps
-        self._alike = 0  # since then, peaks passed over in a row that led in like a step
-        self._active = False
-        self._intervals: deque[int] = deque(maxlen=9)
-        self._sorted: list[int] = []  # the same intervals in ascending order, for the median
-        self._med = -1.0  # no median yet: _set_intervals derives everything afresh
-        self._lim = -1
-        self._set_intervals(None)
-        self._filled: set[int] = set()  # ICs inserted by fill_missed, not seen directly
-        # what was emitted past the bout's last contact: 0 nothing, 1 its step (predicted end),
-        # 2 also the inferred closing step
-        self._stage = 0
 
     # ------------------------------------------------------------------------------------------------
     # public API
@@ -570,6 +452,7 @@ class StepDetector:
             raise ValueError(f"gyr_radps must have shape {acc.shape}, got {gyr.shape}")
         if self._has_gyro is None and t.size:
             self._has_gyro = gyr is not None
+            self._use_gyro()
         values = (
             acc if not self._has_gyro else np.hstack([acc, gyr if gyr is not None else np.zeros_like(acc)])
         )
@@ -713,447 +596,6 @@ class StepDetector:
         self._seg_end = k0 + s.shape[0]
         self._find_peaks(steps, final=False)
 
-    def _find_peaks(self, steps: list, *, final: bool) -> None:
-        wl, wr = self._w_left, self._w_right
-        end_eval = self._seg_end if final else self._seg_end - wr  # exclusive
-        if end_eval > self._next_eval:
-            lo = self._next_eval - wl
-            pad_left = max(0, self._sig_k0 - lo)
-            a = lo + pad_left - self._sig_k0
-            ext = np.concatenate(
-                [np.full(pad_left, -np.inf), self._sig[a:], np.full(wr if final else 0, -np.inf)]
-            )
-            # ext[0] is global index lo; evaluate i in [next_eval, end_eval)
-            ext = ext[: end_eval - lo + wr]
-            if self._p.signal == "stance":
-                still = self._p.min_peak_mps2
-                pk = stance_onsets(ext, wl, wr, still, self._p.rel_threshold * still) + lo
-                pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
-            else:
-                pk = window_peaks(ext, wl, wr) + lo
-                pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
-                at = pk - self._sig_k0
-                p = self._p
-                amp = self._sig[at]
-                rms = np.sqrt(self._ms[at])
-                # Weak peaks (above the weak threshold only) are kept as candidates: inside a walking
-                # bout, one that comes when the next contact is due is a contact (turns and the last
-                # steps of a walk move the trunk far less than steady walking).
-                keep = amp > np.maximum(p.weak_min_peak_mps2, p.weak_rel_threshold * rms)
-                pk, amp, rms = pk[keep], amp[keep], rms[keep]
-                strong = amp > np.maximum(p.min_peak_mps2, p.rel_threshold * rms)
-            contacts = pk.tolist()
-            if self._p.signal == "stance":
-                strengths = [True] * len(contacts)
-                amps = [1.0] * len(contacts)
-            else:
-                strengths = strong.tolist()
-                amps = amp.tolist()
-            if self._check_half and contacts:
-                aps = self._lead_in_agreement(pk).tolist()
-            else:
-                aps = [1.0] * len(contacts)
-            base = self._cand_seq
-            self._cand_seq += len(contacts)
-            i, n = 0, len(contacts)
-            fast = not self._per_stride
-            while i < n:
-                if fast and self._stage == 0 and self._active and self._bout:
-                    i = self._in_stride_run(contacts, strengths, aps, base, i, steps)
-                    if i == n:
-                        break
-                ic = max(contacts[i] - self._shift, self._seg_k0)
-                self._on_silence(ic, steps)
-                self._on_contact(ic, steps, strengths[i], amps[i], aps[i], base + i)
-                i += 1
-            self._next_eval = end_eval
-        # every peak before the horizon is known: act on the silence since the last contact
-        self._on_silence(self._next_eval - self._shift, steps)
-        keep_from = min(self._next_eval - wl, self._seg_end - wr) - 1
-        if keep_from > self._sig_k0:
-            cut = keep_from - self._sig_k0
-            self._sig = self._sig[cut:]
-            self._ms = self._ms[cut:]
-            if self._check_half:
-                self._apf = self._apf[cut:]
-            self._sig_k0 = keep_from
-
-    def _in_stride_run(
-        self, contacts: list[int], strong: list[bool], agree: list[float], base: int, i: int, steps: list
-    ) -> int:
-        """The common case of contacts inside a walking bout, handled in one loop; returns where it stops.
-
-        Takes ``contacts[i], contacts[i + 1], ...`` (detections, before the group-delay shift) while
-        each is that case, and returns the index of the first that is not (``len(contacts)`` if all
-        are), which the caller hands to :meth:`_on_silence` and :meth:`_on_contact`. Only for a
-        trunk-type bout whose last step is not out yet (stage 0). For each contact it does exactly what
-        those two would: one that comes at a plausible interval that is neither late
-        (``early_emit``), nor past the bout's limit, nor a missed-step gap to fill closes the interval,
-        records it and refreshes the median (as :meth:`_push_interval` and :meth:`_derive`). This runs
-        for almost every step of a day-long file, hence one loop over local names.
-        """
-        bout, held, ordered, filled = self._bout, self._intervals, self._sorted, self._filled
-        shift, seg_k0, min_int, max_int = self._shift, self._seg_k0, self._min_int, self._max_int
-        early_emit, fill_missed, maxlen = self._early_emit, self._fill_missed, held.maxlen
-        med, lim, early_i = self._med, self._lim, self._early_i
-        weak_lo, weak_hi, short = self._weak_lo, self._weak_hi, self._short
-        weak_lo_f, weak_hi_f = self._p.weak_window
-        short_f = _SECOND_BUMP if self._check_half else 0.0
-        check_half, last_seq, apart, doubled = self._check_half, self._last_seq, self._apart, self._doubled
-        weak_run, max_weak_run = self._weak_run, self._p.max_weak_run
-        last_strong = True
-        n = len(contacts)
-        before = last = bout[-1]
-        while i < n:
-            ic = contacts[i] - shift
-            if ic < seg_k0:
-                ic = seg_k0
-            d = ic - last
-            is_strong = strong[i]
-            if is_strong:
-                if d < short and d <= early_i and d <= lim:
-                    if doubled:
-                        break  # the check of a bout taken for half steps: _on_contact
-                    if last_seq == base + i - 1 and agree[i] < 0.0:
-                        i += 1  # a step's second bump (as _on_contact)
-                        continue
-            else:
-                if d <= early_i and d <= lim and (d < weak_lo or weak_run >= max_weak_run):
-                    # a weak peak before the next contact is due, or after too many weak ones: not a
-                    # contact (as _on_contact)
-                    i += 1
-                    continue
-                if d > weak_hi:
-                    break
-            if d < min_int or d > early_i or d > lim or not held:
-                break
-            if fill_missed and len(held) >= 2 and 1.6 * med <= d <= 2.4 * med:
-                break
-            if check_half:
-                apart_next = apart
-                if is_strong and last_seq == base + i - 1 and not doubled:
-                    apart_next = apart + 1 if agree[i] < 0.0 else 0
-                if apart_next >= _HALF_STEP_PAIRS and 2 * med <= max_int:
-                    break  # half steps: _on_contact handles it
-                apart, last_seq = apart_next, base + i
-            steps.append((last, ic, last in filled))
-            filled.discard(last)
-            if len(held) == maxlen:
-                del ordered[bisect_left(ordered, held[0])]
-            held.append(d)
-            insort(ordered, d)
-            k = len(ordered)
-            h = k // 2
-            new_med = float(ordered[h]) if k % 2 else (ordered[h - 1] + ordered[h]) / 2.0
-            if new_med != med:  # (the bout is active: the limit follows the median alone)
-                med = new_med
-                lim = min(max_int, round(2.5 * med))
-                early_i = round(early_emit * med)
-                weak_lo, weak_hi, short = weak_lo_f * med, weak_hi_f * med, short_f * med
-            before, last = last, ic
-            last_strong = is_strong
-            weak_run = 0 if is_strong else weak_run + 1
-            i += 1
-        if last != bout[-1]:
-            bout[:] = [before, last]
-            self._last_strong = last_strong
-            self._weak_run = weak_run
-            self._last_seq, self._apart = last_seq, apart
-            if med != self._med:
-                self._med, self._lim, self._early_i = med, lim, early_i
-                self._med_i = round(med)
-                self._half_i = round(med / 2)
-                self._weak_lo, self._weak_hi, self._short = weak_lo, weak_hi, short
-        return i
-
-    def _on_silence(self, horizon: int, steps: list) -> None:
-        """No contact in ``(last contact, horizon)`` (IC grid indices): emit or end what is due.
-
-        Called before each new contact with that contact's index, and with the detection horizon after
-        each update, so that the outcome does not depend on how the stream was chunked.
-        """
-        if not self._bout:
-            return
-        quiet = horizon - self._bout[-1]
-        self._emit_due(quiet, steps)
-        if quiet > self._lim:
-            self._end_bout(steps)
-
-    def _emit_due(self, quiet: int, steps: list) -> None:
-        """Emit the steps after the bout's last contact whose end is due after ``quiet`` samples of it."""
-        if not (self._active and self._bout and self._intervals):
-            return
-        last = self._bout[-1]
-        # a predicted end is never later than the newest sample (nor the step empty)
-        newest = self._seg_end - 1
-        if self._per_stride:
-            half = last + self._half_i
-            if self._stage == 0 and quiet > self._half_i:
-                # the other foot's contact is due at mid-stride: emit this foot's step now
-                self._emit(last, max(min(half, newest), last + 1), steps, inferred=False)
-                self._stage = 1
-            if self._stage == 1 and quiet > self._early_i:
-                end = min(last + self._med_i, newest)
-                if end > half:
-                    self._emit(half, end, steps, inferred=True)
-                self._stage = 2
-            return
-        if self._stage == 0 and quiet > self._early_i:
-            # The next contact is late: the walker is probably stopping. Emit the step now, its end
-            # predicted from the bout's median step, rather than waiting for the bout's timeout.
-            end = max(min(last + self._med_i, newest), last + 1)
-            self._emit(last, end, steps, inferred=last in self._filled)
-            self._stage = 1
-        if self._stage == 1 and self._closing and quiet > 2 * self._med_i:
-            if not (self._last_strong or self._p.closing_after_weak):
-                # the last contact seen was already a faint one: the closing contact itself
-                self._stage = 2
-                return
-            # Walking ends with the trailing foot closing beside the other: a real contact that
-            # barely moves the trunk, inferred one median step after the last contact seen.
-            closing = last + self._med_i
-            end = min(closing + self._med_i, newest)
-            if end > closing:
-                self._filled.add(closing)
-                self._emit(closing, end, steps, inferred=True)
-            self._stage = 2
-
-    def _set_intervals(self, intervals: Sequence[int] | None = None) -> None:
-        """Record step intervals (None: forget them) and refresh what is derived from their median."""
-        held = self._intervals
-        if intervals is None:
-            held.clear()
-        else:
-            held.extend(intervals)
-        self._sorted = sorted(held)
-        self._derive()
-
-    def _double_intervals(self) -> None:
-        """The bout's contacts came twice per step: its steps are twice the intervals held."""
-        doubled = [2 * d for d in self._intervals]
-        self._doubled = True
-        self._intervals.clear()
-        self._set_intervals(doubled)
-        self._apart = self._alike = 0
-
-    def _halve_intervals(self) -> None:
-        """Undo :meth:`_double_intervals`: the peaks passed over were steps after all."""
-        halved = [d // 2 for d in self._intervals]
-        self._doubled = False
-        self._intervals.clear()
-        self._set_intervals(halved)
-        self._apart = self._alike = 0
-
-    def _halved_wrongly(self, agree: float, seq: int) -> bool:
-        """In a bout taken for half steps, a peak passed over as a step's second bump (candidate
-        ``seq``, right after the bout's last contact): whether the bout was steps after all.
-
-        A second bump meets the trunk's motion in the opposite phase of the contact before it; a real
-        step leads in like it. ``_HALF_STEP_PAIRS`` such peaks in a row that lead in like their
-        contact undo the halving.
-        """
-        if self._last_seq == seq - 1:
-            self._alike = self._alike + 1 if agree >= 0.0 else 0
-        return self._alike >= _HALF_STEP_PAIRS
-
-    def _half_steps(self, agree: float, seq: int, strong: bool, single: bool) -> bool:
-        """Record the bout's new contact (candidate ``seq``); whether its contacts are half steps.
-
-        The trunk's motion repeats every step: going into each contact, its vertical and AP
-        acceleration follow about the same course, forwards or backwards. When the courses leading
-        into successive contacts point apart (``agree``, the cosine between them, is negative) for
-        ``_HALF_STEP_PAIRS`` pairs in a row, two contacts were taken per step: in slow walking the
-        vertical acceleration peaks twice per step (the double hump of the ground reaction force)
-        while the AP acceleration runs through one cycle, so the two peaks are met in opposite AP
-        phases. Pairs of peaks that are not successive candidates, or with a missed contact filled
-        in between, say nothing. Trunk placements only: a limb's horizontal acceleration repeats once
-        per stride.
-        """
-        if self._last_seq == seq - 1 and strong and single and not self._doubled:
-            self._apart = self._apart + 1 if agree < 0.0 else 0
-        self._last_seq = seq
-        if self._apart >= _HALF_STEP_PAIRS and 2 * self._med <= self._max_int:
-            self._apart = 0
-            return True
-        return False
-
-    def _lead_in_agreement(self, pk: np.ndarray) -> np.ndarray:
-        """Cosine between the lead-in motions of each candidate peak and of the candidate before it.
-
-        The lead-in motion is the band-passed (vertical, AP) acceleration at ``_MOTION_SAMPLES``
-        instants ``_MOTION_STEP_S`` apart, ending at the peak; the candidate before the first is
-        the previous call's last.
-        """
-        lag = round(_MOTION_STEP_S * self._fs)
-        at = pk[:, None] - lag * np.arange(_MOTION_SAMPLES)[None, :] - self._sig_k0
-        np.maximum(at, 0, out=at)
-        motion = np.concatenate([self._sig[at], self._apf[at]], axis=1)
-        motion /= np.maximum(np.linalg.norm(motion, axis=1, keepdims=True), 1e-12)
-        previous = np.concatenate([self._motion_last[None, :], motion[:-1]])
-        self._motion_last = motion[-1].copy()
-        return np.einsum("ij,ij->i", motion, previous)
-
-    def _push_interval(self, d: int) -> None:
-        """Record one interval: :meth:`_set_intervals` for the one-per-contact case of a walking bout.
-
-        The sorted copy is updated in place (one bisect out, one insort in) rather than re-sorted: this
-        runs for every step of a day-long file.
-        """
-        held, ordered = self._intervals, self._sorted
-        if len(held) == held.maxlen:
-            del ordered[bisect_left(ordered, held[0])]
-        held.append(d)
-        insort(ordered, d)
-        self._derive()
-
-    def _derive(self) -> None:
-        """Median step interval and what depends on it, from the sorted intervals held."""
-        ordered = self._sorted
-        n = len(ordered)
-        if n == 0 or not self._active:
-            med = 0.0
-            lim = self._max_int
-        else:
-            h = n // 2
-            med = float(ordered[h]) if n % 2 else (ordered[h - 1] + ordered[h]) / 2.0
-            lim = min(self._max_int, round(2.5 * med))
-        if med == self._med and lim == self._lim:
-            # a steady walk mostly keeps its median: everything derived from it is unchanged
-            return
-        self._lim = lim
-        self._med = med
-        self._med_i = round(med)
-        self._half_i = round(med / 2)
-        self._early_i = round(self._early_emit * med)
-        weak_lo_f, weak_hi_f = self._p.weak_window
-        # (compared with whole-sample intervals as they are: a multiplication per new median)
-        self._weak_lo, self._weak_hi = weak_lo_f * med, weak_hi_f * med
-        self._short = _SECOND_BUMP * med if self._check_half else 0.0
-
-    # ------------------------------------------------------------------------------------------------
-    # bouts
-    def _on_contact(
-        self,
-        ic: int,
-        steps: list,
-        strong: bool = True,
-        amp: float = 0.0,
-        agree: float = 1.0,
-        seq: int = -1,
-    ) -> None:
-        bout = self._bout
-        if not strong:
-            # a weak peak is a contact only inside a walking bout, when the next contact is due
-            if not (self._active and bout and self._intervals):
-                return
-            d = ic - bout[-1]
-            if d < self._weak_lo or d > self._weak_hi or self._weak_run >= self._p.max_weak_run:
-                return
-        elif self._active and bout and ic - bout[-1] < self._short:
-            if self._doubled:
-                # far shorter than the bout's steps: a second bump of the same step, not a contact
-                if self._halved_wrongly(agree, seq):
-                    self._halve_intervals()
-                return
-            if self._last_seq == seq - 1 and agree < 0.0:
-                # well before the next contact is due, and leading in unlike the last one: a second
-                # bump of the same step (trunk placements)
-                return
-        if not bout:
-            bout.append(ic)
-            self._bout_amp = [amp]
-            return
-        d = ic - bout[-1]
-        if d < self._min_int:
-            return
-        if d > self._lim:
-            self._end_bout(steps)
-            self._bout.append(ic)
-            self._bout_amp = [amp]
-            return
-        if self._active:
-            self._last_strong = strong
-            self._weak_run = 0 if strong else self._weak_run + 1
-            med = self._med
-            last = bout[-1]
-            filling = self._fill_missed and len(self._intervals) >= 2 and self._stage < 2
-            single = True
-            if filling and 1.6 * med <= d <= 2.4 * med:
-                single = False
-                # one contact was missed: put it in the middle and close the interval before it
-                mid = last + d // 2
-                self._close_interval(last, mid, steps)
-                if not self._per_stride:
-                    self._filled.add(mid)
-                bout.append(mid)
-                self._stage = 0
-            elif self._stage == 2 and not self._per_stride:
-                # the contact inferred as closing turned out to be a missed step inside the bout
-                bout.append(last + self._med_i)
-            self._close_interval(bout[-1], ic, steps)
-            # the raw interval between seen contacts: a bout that started on a spurious half-interval
-            # corrects its median instead of filling every interval
-            self._push_interval(d)
-            bout.append(ic)
-            self._stage = 0
-            del bout[:-2]
-            if self._check_half and self._half_steps(agree, seq, strong, single):
-                self._double_intervals()
-            return
-        bout.append(ic)
-        self._bout_amp.append(amp)
-        if self._bout_amp[0] < self._p.initiation_ratio * max(self._bout_amp[1:]):
-            # A walk starts with the first foot's push-off, a small bump of the trunk about half a step
-            # before the first heel strike: a first peak much smaller than the next is not a contact.
-            del bout[0], self._bout_amp[0]
-            return
-        n = self._p.min_bout_steps
-        if len(bout) >= n:
-            # (plain ints: a few numbers, for which numpy's call overhead is most of the cost)
-            recent = [b - a for a, b in itertools.pairwise(bout[-n:])]
-            if max(recent) <= self._p.regularity * min(recent):
-                self._active = True
-                self._last_seq, self._apart = seq, 0
-                for a, b in itertools.pairwise(bout):
-                    self._stage = 0
-                    self._close_interval(a, b, steps)
-                self._set_intervals([b - a for a, b in itertools.pairwise(bout)])
-                self._last_strong = True
-                self._weak_run = 0
-                del bout[:-1]
-            else:
-                del bout[: len(bout) - n + 1]
-                del self._bout_amp[: len(self._bout_amp) - len(bout)]
-
-    def _close_interval(self, start: int, end: int, steps: list) -> None:
-        """The contact after ``start`` is known (``end``): emit what of ``[start, end)`` is not out yet."""
-        if self._per_stride:
-            if self._stage == 0:
-                mid = start + (end - start) // 2
-                self._emit(start, mid, steps, inferred=False)
-                self._emit(mid, end, steps, inferred=True)
-            elif self._stage == 1 and self._intervals:
-                half = start + self._half_i
-                self._emit(half, max(end, half + 1), steps, inferred=True)
-        elif self._stage == 0:
-            steps.append((start, end, start in self._filled))
-        self._filled.discard(start)
-
-    def _end_bout(self, steps: list) -> None:
-        # as if the silence had lasted: what is still due after the last contact goes out now
-        self._emit_due(1 << 40, steps)
-        self._bout = []
-        self._bout_amp = []
-        self._active = False
-        self._doubled = False
-        self._apart = self._alike = 0
-        self._stage = 0
-        self._set_intervals(None)
-        self._filled.clear()
-
-    def _emit(self, start: int, end: int, steps: list, *, inferred: bool) -> None:
-        steps.append((start, end, inferred))
-
     # ------------------------------------------------------------------------------------------------
     # body buffer and output
     def _append_body(
@@ -1211,160 +653,3 @@ class StepDetector:
             ap_axis_sensor=ap_axis,
             inferred_ic=inferred,
         )
-
-
-def recording_placement(recording: Recording) -> str:
-    """The detector placement a recording names in ``meta["placement"]``.
-
-    Parameters
-    ----------
-    recording : Recording
-
-    Returns
-    -------
-    str
-        The placement in lower case, or ``"auto"`` when it is missing or not one of :data:`PLACEMENTS`.
-    """
-    placement = str(recording.meta.get("placement", "auto")).lower()
-    return placement if placement in PLACEMENTS else "auto"
-
-
-def recording_chunks(
-    recording: Recording, chunk_s: float
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """A recording's samples in consecutive pieces, to feed a causal detector with bounded memory.
-
-    Parameters
-    ----------
-    recording : Recording
-    chunk_s : float
-        Duration (s) of the time span each piece covers; empty spans yield nothing.
-
-    Yields
-    ------
-    time_s : ndarray, shape (m,)
-        Sample times (s).
-    acc_mps2 : ndarray, shape (m, 3)
-        Acceleration (m/s²).
-    gyr_radps : ndarray, shape (m, 3) or None
-        Angular rate (rad/s), None when the recording has no gyroscope.
-    """
-    t = np.asarray(recording.time_s, dtype=float)
-    if t.size == 0:
-        return
-    bounds = np.searchsorted(t, np.arange(t[0], t[-1] + chunk_s, chunk_s)[1:], side="left")
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [t.size]])
-    for a, b in zip(starts, ends, strict=True):
-        if b <= a:
-            continue
-        gyr = None if recording.gyr_radps is None else recording.gyr_radps[a:b]
-        yield t[a:b], recording.acc_mps2[a:b], gyr
-
-
-def conditioned_ahead(
-    detector: StepDetector,
-    chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
-    *,
-    gravity_removed: bool = False,
-    threaded: bool = True,
-) -> Iterator[Conditioned]:
-    """:meth:`StepDetector.condition` over consecutive chunks, one chunk ahead in a worker thread.
-
-    For offline use: while the caller runs :meth:`StepDetector.decide` (pure-Python bookkeeping) and
-    whatever follows on one chunk, the worker conditions the next (numpy and scipy, which release the
-    GIL), so a long recording uses two cores. Each half of the detector still sees the chunks in order,
-    so the steps are exactly those of feeding the chunks to :meth:`StepDetector.update` one by one.
-
-    Parameters
-    ----------
-    detector : StepDetector
-    chunks : iterable of (time_s, acc_mps2, gyr_radps)
-        Consecutive pieces of one stream (as from :func:`recording_chunks`).
-    gravity_removed : bool, default=False
-        Passed to :meth:`StepDetector.condition`.
-    threaded : bool, default=True
-        False: condition each chunk in the caller's thread, just before it is yielded.
-
-    Yields
-    ------
-    Conditioned
-        One per chunk, in order.
-
-    Notes
-    -----
-    While the worker runs, the interpreter's switch interval (:func:`sys.setswitchinterval`, process
-    wide) is lowered to 0.1 ms; the previous value is restored when the generator finishes, fails or is
-    closed.
-    """
-    if not threaded:
-        for time_s, acc_mps2, gyr_radps in chunks:
-            yield detector.condition(time_s, acc_mps2, gyr_radps, gravity_removed=gravity_removed)
-        return
-    pending: deque[Future[Conditioned]] = deque()
-    # The caller's back end is mostly Python and keeps the GIL for the whole switch interval (5 ms by
-    # default) whenever the worker comes back from a numpy call; a short interval while both run keeps
-    # the worker from waiting (about 15 % off a day-long file's pipeline here). Restored afterwards.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, _SWITCH_INTERVAL_S))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gaitdir-condition") as pool:
-        try:
-            for time_s, acc_mps2, gyr_radps in chunks:
-                # a single worker runs the submitted chunks in order, which the detector's state needs
-                pending.append(
-                    pool.submit(
-                        detector.condition, time_s, acc_mps2, gyr_radps, gravity_removed=gravity_removed
-                    )
-                )
-                if len(pending) > 1:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            # the consumer stopped early (or a chunk failed): do not condition what nobody will read
-            for future in pending:
-                future.cancel()
-            sys.setswitchinterval(interval)
-
-
-def detect_steps(
-    recording: Recording, *, chunk_s: float = 600.0, threaded: bool = True, **detector_params: object
-) -> list[StepBatch]:
-    """Find the steps of a whole recording with the same causal detector used live.
-
-    Parameters
-    ----------
-    recording : Recording
-        The recording; its ``meta["placement"]`` is used unless ``placement`` is given.
-    chunk_s : float, default=600.0
-        The recording is fed in chunks of this duration (s) to bound memory; the result does not
-        depend on it.
-    threaded : bool, default=True
-        Condition the next chunk in a worker thread while the current one is decided (see
-        :func:`conditioned_ahead`); the result does not depend on it.
-    **detector_params
-        Passed to :class:`StepDetector`.
-
-    Returns
-    -------
-    list of StepBatch
-        Non-empty batches in time order.
-    """
-    params = dict(detector_params)
-    if "placement" not in params:
-        params["placement"] = recording_placement(recording)
-    det = StepDetector(**params).reset()  # type: ignore[arg-type]
-    out: list[StepBatch] = []
-    if np.asarray(recording.time_s).size == 0:
-        return out
-    chunks = recording_chunks(recording, chunk_s)
-    for conditioned in conditioned_ahead(
-        det, chunks, gravity_removed=recording.gravity_removed, threaded=threaded
-    ):
-        batch = det.decide(conditioned)
-        if len(batch):
-            out.append(batch)
-    batch = det.flush()
-    if len(batch):
-        out.append(batch)
-    return out

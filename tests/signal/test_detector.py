@@ -401,3 +401,43 @@ def test_foot_sensor_reading_gravity_high_still_finds_its_stance(ipol) -> None:
     m = score_recording(_starts(detect_steps(scaled)), scaled)
     assert base is not None and m is not None
     assert m.f1 >= base.f1 - 0.03 and m.f1 > 0.9, (m, base)
+
+
+# Trials where the other foot leads off (its first contact comes before anything this foot's sensor
+# feels), and where this foot leads (nothing comes before its own first contact). Held-out subjects.
+@pytest.mark.parametrize("name", ["8-3_lf.txt", "10-1_rf.txt", "13-2_lf.txt"])
+def test_foot_sensor_finds_the_other_foots_lead_off_with_its_gyroscope(ipol, name: str) -> None:
+    rec = ipol(name)
+    first = rec.reference_steps_s[rec.reference_steps_s >= rec.reference_window_s[0]][0]
+    with_gyro = _starts(detect_steps(rec))
+    assert np.any(np.abs(with_gyro - first) <= 0.2)
+    # without the gyroscope (the accelerometer-only path) that contact is not seen
+    acc_only = dataclasses.replace(rec, gyr_radps=None)
+    assert not np.any(np.abs(_starts(detect_steps(acc_only)) - first) <= 0.2)
+
+
+@pytest.mark.parametrize("name", ["8-3_rf.txt", "10-1_lf.txt", "13-2_rf.txt"])
+def test_foot_sensor_of_the_leading_foot_counts_nothing_before_its_first_contact(ipol, name: str) -> None:
+    rec = ipol(name)
+    first = rec.reference_steps_s[rec.reference_steps_s >= rec.reference_window_s[0]][0]
+    assert not np.any(_starts(detect_steps(rec)) < first - 0.2)
+
+
+def test_lead_off_check_needs_a_gyroscope(ipol) -> None:
+    # the accelerometer-only path is unchanged: no gyroscope, same steps as with the check switched off
+    rec = ipol("8-3_lf.txt")
+    acc_only = dataclasses.replace(rec, gyr_radps=None)
+    a = _steps(detect_steps(acc_only))
+    b = _steps(detect_steps(acc_only, lead_swing_radps=0.0))
+    for key in ("start_s", "end_s", "inferred_ic"):
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_lead_off_contact_goes_out_with_the_trailing_foots_first_contact(ipol) -> None:
+    # streamed live (0.1 s chunks, with the gyroscope): the inferred lead-off step is labelled as
+    # soon as this foot's first contact is confirmed, not a stride later when the bout is accepted
+    rec = ipol("8-3_lf.txt")
+    batches = [b for b in _stream(StepDetector(placement="foot"), rec, 10, gyro=True)[:-1] if len(b)]
+    first = batches[0]
+    assert first.inferred_ic[0]
+    assert first.emitted_s - first.end_s[0] < 0.5
