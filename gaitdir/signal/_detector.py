@@ -203,7 +203,7 @@ class StepDetector(ContactDecisions):
     lead_swing_radps : float, optional
         Foot sensors with a gyroscope: when the swing into a bout's first contact turned the foot
         faster than this (rad/s, peak of the angular rate's norm), the foot came from behind (a full
-        stride): the other foot led off, and its first contact is inferred half the bout's first stride
+        stride): the other foot led off, and its first contact is inferred ``_LEAD_STEP_S`` (0.6 s)
         before. 0: never.
     front_axis_sensor : ndarray of shape (3,), optional
         The wearer's front in sensor coordinates when it is known: the body frame's AP axis is then that
