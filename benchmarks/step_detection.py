@@ -78,7 +78,7 @@ PHASES = ("first two", "last two", "U-turn", "steady")
 TRUNK_GRID: dict[str, tuple[Any, ...]] = {
     "ic_offset_s": (-0.1, -0.08, -0.06),
     "rel_threshold": (0.6, 0.7, 0.8),
-    "closing_after_weak": (False, True),
+    "closing_rel_threshold": (0.0, 0.1, 0.2, 0.3, float("inf")),
 }
 #: Parameters tuned for foot sensors, every combination tried.
 FOOT_GRID: dict[str, tuple[Any, ...]] = {

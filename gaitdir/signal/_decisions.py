@@ -25,6 +25,8 @@ _MOTION_SAMPLES = 4
 #: leads in unlike the contact, or if the bout was found to have two peaks per step (they come half a
 #: step apart, contacts a whole step apart). Trunk placements only.
 _SECOND_BUMP = 0.75
+#: After a weak last contact, the closing foot's bump is looked for this many median steps after it.
+_CLOSING_WINDOW = (0.4, 1.6)
 #: Successive contact pairs whose lead-in motions point apart (negative cosine) that make half steps.
 _HALF_STEP_PAIRS = 2
 
@@ -55,6 +57,7 @@ class ContactDecisions:
         # their peak heights (m/s²; a foot: the swing's peak angular rate, rad/s), while not yet accepted
         self._bout_amp: list[float] = []
         self._last_strong = True  # the bout's last contact was a peak above the strong threshold
+        self._last_swing = 0.0  # a foot with a gyroscope: the swing into the bout's last contact (rad/s)
         self._weak_run = 0  # weak contacts in a row at the end of the bout
         # half-step check: the candidate number of the bout's last contact, and how many successive
         # contact pairs have had opposite lead-in motions
@@ -131,6 +134,9 @@ class ContactDecisions:
         # every peak before the horizon is known: act on the silence since the last contact
         self._on_silence(self._next_eval - self._shift, steps)
         keep_from = min(self._next_eval - wl, self._seg_end - wr) - 1
+        if self._bout and self._closing:
+            # the signal since the bout's last contact is kept for the closing decision (_closing_bump)
+            keep_from = min(keep_from, self._bout[-1] + self._shift)
         if keep_from > self._sig_k0:
             cut = keep_from - self._sig_k0
             self._sig = self._sig[cut:]
@@ -255,7 +261,15 @@ class ContactDecisions:
                 self._stage = 1
             if self._stage == 1 and quiet > self._early_i:
                 end = min(last + self._med_i, newest)
-                if end > half:
+                # A walk ends with one foot closing beside the other, half a stride from behind. When
+                # this foot's last swing was that slow half stride, it was the closing contact and no
+                # contact of the other foot follows; after a full stride, the other foot closes.
+                closed = self._lead_swing and self._last_swing < self._p.lead_swing_radps
+                if closed and quiet <= self._lim:
+                    # a slow step is not yet a stop: a contact of this foot before the bout's limit
+                    # closes the interval with the other foot's contact (_close_interval, stage 1)
+                    return
+                if end > half and not closed:
                     self._emit(half, end, steps, inferred=True)
                 self._stage = 2
             return
@@ -266,8 +280,9 @@ class ContactDecisions:
             self._emit(last, end, steps, inferred=last in self._filled)
             self._stage = 1
         if self._stage == 1 and self._closing and quiet > 2 * self._med_i:
-            if not (self._last_strong or self._p.closing_after_weak):
-                # the last contact seen was already a faint one: the closing contact itself
+            if not (self._last_strong or self._closing_bump(last)):
+                # the last contact seen was already a faint one, and nothing followed it: the closing
+                # contact itself
                 self._stage = 2
                 return
             # Walking ends with the trailing foot closing beside the other: a real contact that
@@ -278,6 +293,23 @@ class ContactDecisions:
                 self._filled.add(closing)
                 self._emit(closing, end, steps, inferred=True)
             self._stage = 2
+
+    def _closing_bump(self, last: int) -> bool:
+        """Did the detection signal peak above ``closing_rel_threshold`` × its running RMS at contact
+        ``last`` in the window ``_CLOSING_WINDOW`` after it (where the closing foot lands)?
+
+        On IPOL's lower back, a walk that ends on a faint contact was as often ended by it (the closing
+        contact seen) as followed by one still fainter; the bump tells them apart.
+        """
+        threshold = self._p.closing_rel_threshold
+        if threshold <= 0.0:
+            return True
+        at = last + self._shift - self._sig_k0
+        if not 0 <= at < self._ms.shape[0]:
+            return False
+        lo, hi = (at + round(f * self._med) for f in _CLOSING_WINDOW)
+        window = self._sig[lo:hi]
+        return bool(window.size) and float(window.max()) > threshold * float(np.sqrt(self._ms[at]))
 
     def _set_intervals(self, intervals: Sequence[int] | None = None) -> None:
         """Record step intervals (None: forget them) and refresh what is derived from their median."""
@@ -450,6 +482,7 @@ class ContactDecisions:
             return
         if self._active:
             self._last_strong = strong
+            self._last_swing = amp
             self._weak_run = 0 if strong else self._weak_run + 1
             med = self._med
             last = bout[-1]
@@ -496,6 +529,7 @@ class ContactDecisions:
                     self._close_interval(a, b, steps)
                 self._set_intervals([b - a for a, b in itertools.pairwise(bout)])
                 self._last_strong = True
+                self._last_swing = self._bout_amp[-1]
                 self._weak_run = 0
                 del bout[:-1]
             else:

@@ -34,8 +34,9 @@ Method
    after the last contact), at most ``max_weak_run`` of them in a row.
 6. Trunk-type placements: walking ends with the trailing foot closing beside the other, a real contact
    that barely moves the trunk; with ``closing_step`` it is inferred one median step after the last IC
-   (after a weak last IC too, with ``closing_after_weak``) and its step is emitted. Inferred ICs are
-   flagged in ``StepBatch.inferred_ic``.
+   (after a weak last IC only when the detection signal shows the closing foot's faint bump,
+   ``closing_rel_threshold``) and its step is emitted. Inferred ICs are flagged in
+   ``StepBatch.inferred_ic``.
 7. Trunk placements (``half_step_check``): in slow walking the vertical acceleration can peak twice per
    step (the double hump of the ground reaction force) while the trunk's AP acceleration runs through
    one cycle per step, forwards or backwards. A peak that comes well before the next contact is due and
@@ -50,7 +51,9 @@ emitted at mid-stride, predicted from the bout's median stride), then that conta
 Own-foot ICs have ``inferred_ic`` False. When the other foot leads off, its first contact comes before
 anything the sensor feels; with a gyroscope, the trailing foot's first swing shows it (a full stride
 from behind turns the foot faster than ``lead_swing_radps``, a leading foot's half stride does not), and
-that contact is inferred ``_LEAD_STEP_S`` before the first own IC. A step's reference is a contact of
+that contact is inferred ``_LEAD_STEP_S`` before the first own IC. At a stop, likewise, a last own swing
+slower than ``lead_swing_radps`` was the half stride that closed the feet together, and no contact of the
+other foot is inferred after it. A step's reference is a contact of
 either foot, whatever the placement (:func:`gaitdir.signal.score_recording`).
 
 The tuned parameters were chosen leave-one-subject-out on IPOL healthy-gait subjects 1–14; the
@@ -193,8 +196,11 @@ class StepDetector(ContactDecisions):
     initiation_ratio : float, optional
         A bout's first peak smaller than this × the next one is the push-off of the walk's first
         step, not a contact.
-    closing_after_weak : bool, optional
-        Infer the closing contact also when the bout's last contact was a weak peak.
+    closing_rel_threshold : float, optional
+        After a weak last contact, the closing contact is inferred only when the detection signal
+        peaked above this × its running RMS (at that contact) between ``_CLOSING_WINDOW`` (0.4–1.6)
+        median steps after it: the closing foot's faint bump. 0: always; ``inf``: never after a weak
+        last contact.
     max_weak_run : int, optional
         Weak contacts accepted in a row (the trunk settling after a stop makes weak peaks too).
     half_step_check : bool, optional
@@ -204,7 +210,8 @@ class StepDetector(ContactDecisions):
         Foot sensors with a gyroscope: when the swing into a bout's first contact turned the foot
         faster than this (rad/s, peak of the angular rate's norm), the foot came from behind (a full
         stride): the other foot led off, and its first contact is inferred ``_LEAD_STEP_S`` (0.6 s)
-        before. 0: never.
+        before. At a stop, a last swing slower than this was the half stride that closes the feet
+        together: the other foot's contact after it is not inferred. 0: never.
     front_axis_sensor : ndarray of shape (3,), optional
         The wearer's front in sensor coordinates when it is known: the body frame's AP axis is then that
         axis made horizontal (see :class:`~gaitdir.signal._orientation.BodyFrameEstimator`), so the AP
@@ -234,7 +241,7 @@ class StepDetector(ContactDecisions):
         weak_min_peak_mps2: float | None = None,
         weak_window: tuple[float, float] | None = None,
         initiation_ratio: float | None = None,
-        closing_after_weak: bool | None = None,
+        closing_rel_threshold: float | None = None,
         max_weak_run: int | None = None,
         half_step_check: bool | None = None,
         lead_swing_radps: float | None = None,
@@ -260,7 +267,7 @@ class StepDetector(ContactDecisions):
         self.weak_min_peak_mps2 = weak_min_peak_mps2
         self.weak_window = weak_window
         self.initiation_ratio = initiation_ratio
-        self.closing_after_weak = closing_after_weak
+        self.closing_rel_threshold = closing_rel_threshold
         self.max_weak_run = max_weak_run
         self.half_step_check = half_step_check
         self.lead_swing_radps = lead_swing_radps
@@ -293,7 +300,7 @@ class StepDetector(ContactDecisions):
                 "weak_min_peak_mps2",
                 "weak_window",
                 "initiation_ratio",
-                "closing_after_weak",
+                "closing_rel_threshold",
                 "max_weak_run",
                 "half_step_check",
                 "lead_swing_radps",

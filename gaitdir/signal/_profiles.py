@@ -26,7 +26,7 @@ class _Profile:
     weak_min_peak_mps2: float = 0.0
     weak_window: tuple[float, float] = (0.0, 0.0)
     initiation_ratio: float = 0.0
-    closing_after_weak: bool = True
+    closing_rel_threshold: float = 0.0
     max_weak_run: int = 1 << 30
     half_step_check: bool = False
     lead_swing_radps: float = 0.0
@@ -50,7 +50,7 @@ _TRUNK = _Profile(
     weak_min_peak_mps2=0.1,
     weak_window=(0.85, 1.25),
     initiation_ratio=0.45,
-    closing_after_weak=True,
+    closing_rel_threshold=0.2,
     max_weak_run=1,
     half_step_check=True,
 )
