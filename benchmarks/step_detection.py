@@ -85,7 +85,9 @@ FOOT_GRID: dict[str, tuple[Any, ...]] = {
     "ic_offset_s": (0.12, 0.15, 0.18),
     "min_peak_mps2": (1.0, 1.2, 1.5),
     "rel_threshold": (3.5, 4.0, 4.5),
-    "lead_swing_radps": (3.5, 4.5, 5.5),
+    "lead_swing_radps": (4.5, 5.5),
+    "stance_gyro_mps2_per_radps": (0.0, 0.3),
+    "stance_noise_factor": (0.0, 1.5, 2.0),
 }
 GRIDS = {"lower_back": TRUNK_GRID, "foot": FOOT_GRID}
 

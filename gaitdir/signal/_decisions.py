@@ -78,10 +78,10 @@ class ContactDecisions:
         self._stage = 0
 
     def _find_peaks(self, steps: list, *, final: bool) -> None:
-        wl, wr = self._w_left, self._w_right
+        wl, wr, wn = self._w_left, self._w_right, self._w_noise
         end_eval = self._seg_end if final else self._seg_end - wr  # exclusive
         if end_eval > self._next_eval:
-            lo = self._next_eval - wl
+            lo = self._next_eval - wl - wn
             pad_left = max(0, self._sig_k0 - lo)
             a = lo + pad_left - self._sig_k0
             ext = np.concatenate(
@@ -91,7 +91,10 @@ class ContactDecisions:
             ext = ext[: end_eval - lo + wr]
             if self._p.signal == "stance":
                 still = self._p.min_peak_mps2
-                pk = stance_onsets(ext, wl, wr, still, self._p.rel_threshold * still) + lo
+                below: float | np.ndarray = still
+                if wn:
+                    below = np.maximum(still, self._p.stance_noise_factor * self._noise_floor(ext, wr, wn))
+                pk = stance_onsets(ext, wl, wr, below, self._p.rel_threshold * still) + lo
                 pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
             else:
                 pk = window_peaks(ext, wl, wr) + lo
@@ -133,7 +136,7 @@ class ContactDecisions:
             self._next_eval = end_eval
         # every peak before the horizon is known: act on the silence since the last contact
         self._on_silence(self._next_eval - self._shift, steps)
-        keep_from = min(self._next_eval - wl, self._seg_end - wr) - 1
+        keep_from = min(self._next_eval - wl - wn, self._seg_end - wr) - 1
         if self._bout and self._closing:
             # the signal since the bout's last contact is kept for the closing decision (_closing_bump)
             keep_from = min(keep_from, self._bout[-1] + self._shift)
@@ -144,6 +147,17 @@ class ContactDecisions:
             if self._check_half:
                 self._apf = self._apf[cut:]
             self._sig_k0 = keep_from
+
+    @staticmethod
+    def _noise_floor(ext: np.ndarray, wr: int, wn: int) -> np.ndarray:
+        """A foot's stance noise: at each sample, the quietest ``wr``-sample window (its maximum) that
+        ended within the ``wn`` samples before it (``-inf`` where there is no such history)."""
+        from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+        # window maximum over [j - wr + 1, j], then the minimum of those over [i - wn, i - 1]
+        trailing = maximum_filter1d(ext, size=wr, origin=(wr - 1) // 2, mode="constant", cval=-np.inf)
+        floor = minimum_filter1d(trailing, size=wn, origin=(wn - 1) // 2, mode="constant", cval=-np.inf)
+        return np.concatenate([[-np.inf], floor[:-1]])
 
     def _in_stride_run(
         self, contacts: list[int], strong: list[bool], agree: list[float], base: int, i: int, steps: list

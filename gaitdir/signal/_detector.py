@@ -16,7 +16,12 @@ Method
    * foot: the moment the foot comes to rest after its swing — the distance of the acceleration norm
      from the sensor's own reading of 1 g at rest (low-passed at 8 Hz) stays below ``min_peak_mps2``
      for ``confirm_s`` after having exceeded ``rel_threshold`` × that within the previous
-     ``min_step_interval_s``.
+     ``min_step_interval_s``. With a gyroscope, the foot must also have stopped turning: the signal is
+     the larger of that distance and ``stance_gyro_mps2_per_radps`` × the angular rate's norm (in
+     mid-swing the norm can pass near 1 g while the foot still turns fast). A foot whose stance is
+     never that quiet (a sensor that rings, a heavy step) is at rest below ``stance_noise_factor`` ×
+     its own noise floor instead: the quietest ``confirm_s`` of the last ``_NOISE_WINDOW_S`` (1.5 s,
+     a stride and more).
 
    The IC is the detection moved back by the filter's group delay and a per-placement offset
    (``ic_offset_s``), so reported times are when the contact happened, not when it was recognised.
@@ -94,6 +99,8 @@ _STILL_LAG = 5
 #: Time constant (s) of the resting norm's average, and the weight of standard gravity as its prior.
 _RESTING_TIME_CONSTANT_S = 5.0
 _RESTING_PRIOR = 0.02
+#: A foot's stance noise floor: the quietest confirm window over this long before a sample (s).
+_NOISE_WINDOW_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,14 @@ class StepDetector(ContactDecisions):
         stride): the other foot led off, and its first contact is inferred ``_LEAD_STEP_S`` (0.6 s)
         before. At a stop, a last swing slower than this was the half stride that closes the feet
         together: the other foot's contact after it is not inferred. 0: never.
+    stance_gyro_mps2_per_radps : float, optional
+        Foot sensors with a gyroscope: the stance test's signal is the larger of the norm's distance
+        from 1 g and this × the angular rate's norm (m/s² per rad/s), so a foot still turning is not at
+        rest. 0: the accelerometer alone.
+    stance_noise_factor : float, optional
+        Foot sensors: the stance test's threshold is at least this × the foot's noise floor (the
+        quietest ``confirm_s`` window of the signal over the last 1.5 s), so a stance that is never as
+        quiet as ``min_peak_mps2`` is still found. 0: ``min_peak_mps2`` alone.
     front_axis_sensor : ndarray of shape (3,), optional
         The wearer's front in sensor coordinates when it is known: the body frame's AP axis is then that
         axis made horizontal (see :class:`~gaitdir.signal._orientation.BodyFrameEstimator`), so the AP
@@ -245,6 +260,8 @@ class StepDetector(ContactDecisions):
         max_weak_run: int | None = None,
         half_step_check: bool | None = None,
         lead_swing_radps: float | None = None,
+        stance_gyro_mps2_per_radps: float | None = None,
+        stance_noise_factor: float | None = None,
         front_axis_sensor: np.ndarray | None = None,
     ) -> None:
         self.placement = placement
@@ -271,6 +288,8 @@ class StepDetector(ContactDecisions):
         self.max_weak_run = max_weak_run
         self.half_step_check = half_step_check
         self.lead_swing_radps = lead_swing_radps
+        self.stance_gyro_mps2_per_radps = stance_gyro_mps2_per_radps
+        self.stance_noise_factor = stance_noise_factor
         self.front_axis_sensor = front_axis_sensor
         self._ready = False
 
@@ -304,6 +323,8 @@ class StepDetector(ContactDecisions):
                 "max_weak_run",
                 "half_step_check",
                 "lead_swing_radps",
+                "stance_gyro_mps2_per_radps",
+                "stance_noise_factor",
             )
             if getattr(self, name) is not None
         }
@@ -358,6 +379,9 @@ class StepDetector(ContactDecisions):
         self._shift = round((group_delay_s(self._sos, centre_hz, fs) + p.ic_offset_s) * fs)
         self._w_left = max(1, round(p.min_step_interval_s * fs))
         self._w_right = max(1, round(p.confirm_s * fs))
+        # the stance test's noise floor is looked for over this much signal before a sample (feet)
+        noise = p.signal == "stance" and p.stance_noise_factor > 0
+        self._w_noise = round(_NOISE_WINDOW_S * fs) if noise else 0
         self._min_int = round(p.min_step_interval_s * fs)
         self._max_int = round(p.max_step_interval_s * fs)
         # profile flags read once per contact: plain attributes avoid a dataclass lookup each time
@@ -564,6 +588,9 @@ class StepDetector(ContactDecisions):
                 raw = np.abs(fr.magnitude_mps2)
             else:  # "impact"/"stance": distance of the norm from 1 g (a foot's swing and heel strike)
                 raw = np.abs(fr.magnitude_mps2 - self._resting_norm(fr.magnitude_mps2))
+                k = self._p.stance_gyro_mps2_per_radps
+                if k > 0.0 and gyr is not None and self._p.signal == "stance":
+                    raw = np.maximum(raw, k * np.linalg.norm(gyr, axis=1))
         # The half-step check's AP band-pass runs here, in the front end: offline, that is the worker
         # thread, the lighter of the two.
         ap_band = self._ap_filt(fr.ap_mps2) if self._ap_filt is not None else None

@@ -80,7 +80,7 @@ def window_peaks(ext: np.ndarray, left: int, right: int) -> np.ndarray:
 
 
 def stance_onsets(
-    ext: np.ndarray, left: int, right: int, still_below: float, moving_above: float
+    ext: np.ndarray, left: int, right: int, still_below: float | np.ndarray, moving_above: float
 ) -> np.ndarray:
     """Indices ``i`` in ``[left, len(ext) - right)`` where a still phase starts after movement.
 
@@ -103,8 +103,13 @@ def stance_onsets(
         Onset positions in ``ext``.
     """
     i, trailing, leading = _running_maxima(ext, left, right)
-    still = leading[i] < still_below
-    was_moving = leading[i - 1] >= still_below
+    below = np.asarray(still_below, dtype=float)
+    if below.ndim:
+        still = leading[i] < below[i]
+        was_moving = leading[i - 1] >= below[i - 1]
+    else:
+        still = leading[i] < below
+        was_moving = leading[i - 1] >= below
     swing = trailing[i - 1] >= moving_above
     ok = still & was_moving & swing & np.isfinite(ext[i])
     return i[ok]

@@ -30,6 +30,8 @@ class _Profile:
     max_weak_run: int = 1 << 30
     half_step_check: bool = False
     lead_swing_radps: float = 0.0
+    stance_gyro_mps2_per_radps: float = 0.0
+    stance_noise_factor: float = 0.0
 
 
 _TRUNK = _Profile(
@@ -69,6 +71,8 @@ _FOOT = _Profile(
     per_stride=True,
     early_emit=1.05,
     lead_swing_radps=5.5,
+    stance_gyro_mps2_per_radps=0.3,
+    stance_noise_factor=2.0,
 )
 # a phone on a limb (arm, hand, thigh): the trunk's profile, without the half-step check
 _PHONE = dataclasses.replace(_TRUNK, half_step_check=False)
