@@ -12,8 +12,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Command modules register themselves on ``app``; imported for that side effect.
-from gaitdir.cli import _calibrate, _history, _live, _offline  # noqa: E402, F401
+# Command modules register themselves on ``app``, imported for that side effect in the order ``--help``
+# lists them: live, recorded files, learning, history.
+from gaitdir.cli import _live, _calibrate, _offline, _training, _history  # noqa: E402, F401, I001
 
 
 def main() -> None:
