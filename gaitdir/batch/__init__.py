@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from gaitdir.batch._dask import BatchError, DaskRunner
 from gaitdir.batch._local import InProcessRunner, ProcessPoolRunner, default_jobs, start_worker_server
+from gaitdir.batch._signals import redelivered_if_lost
 from gaitdir.batch._work import (
     STEPS_SUFFIX,
     SUMMARY_FORMAT_VERSION,
@@ -45,6 +46,7 @@ __all__ = [
     "default_jobs",
     "is_up_to_date",
     "read_summary",
+    "redelivered_if_lost",
     "start_worker_server",
     "summary_path_for",
     "temporary_outputs",

@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from types import FrameType, TracebackType
 from typing import Any
 
+from gaitdir.batch._signals import redelivered_if_lost
 from gaitdir.batch._work import ClassifySettings, FileJob, FileOutcome, classify_file, temporary_outputs
 
 #: What a runner does with one job: the job and the batch's settings in, an outcome out. A worker
@@ -154,7 +155,10 @@ def _start_worker(settings: ClassifySettings, work: Work) -> None:
 
 def _on_terminate(signum: int, frame: FrameType | None) -> None:
     # An exception, not an exit: the file being written unwinds, and its atomic writer removes the
-    # temporary file. _run_job leaves the process once the work has unwound.
+    # temporary file. _run_job leaves the process once the work has unwound. (The worker's stderr is the
+    # parent's: an exception lost in a callback would print a traceback under the batch's own message.)
+    if redelivered_if_lost(signum, frame):
+        return
     _WORKER["terminating"] = True
     raise SystemExit(128 + signum)
 

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 #: The ways ``classify`` can run a batch (see :mod:`gaitdir.batch`).
 _Runner = Union["InProcessRunner", "ProcessPoolRunner", "DaskRunner"]
 
+#: The signals that stop a batch cleanly (Ctrl-C, ``kill``).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 #: Where ``classify`` writes ``<stem>.steps.csv`` when ``--out`` is not given (relative to the working
 #: directory): a folder of its own, so that a batch never scatters files among the user's recordings.
 DEFAULT_OUT_DIR = Path("gaitdir-out")
@@ -318,19 +321,31 @@ def _runner(settings: ClassifySettings, n_files: int, jobs: int | None, schedule
 
 @contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, a batch system's time limit) stops a batch as Ctrl-C does: cleanly."""
+    """SIGTERM (``kill``, a batch system's time limit) stops a batch as Ctrl-C does: cleanly.
+
+    Both signals raise :class:`KeyboardInterrupt` once (delivered again a moment later when they arrive
+    where the exception would be lost, see :func:`gaitdir.batch.redelivered_if_lost`). A second signal
+    while the batch stops is ignored, so the clean-up runs undisturbed.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    # imported now, not in the handler: a signal can come while another import holds the import lock
+    from gaitdir.batch import redelivered_if_lost
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        if redelivered_if_lost(signum, frame):
+            return
+        for handled in _STOP_SIGNALS:
+            signal.signal(handled, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.signal(signum, interrupt) for signum in _STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _plain_table() -> Table:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import numpy as np
 import pyarrow as pa
@@ -20,8 +21,16 @@ import pyarrow.csv as pacsv
 import pytest
 from typer.testing import CliRunner
 
-from gaitdir.batch import ClassifySettings, FileJob, FileOutcome, ProcessPoolRunner, classify_file
+from gaitdir.batch import (
+    ClassifySettings,
+    FileJob,
+    FileOutcome,
+    ProcessPoolRunner,
+    classify_file,
+    redelivered_if_lost,
+)
 from gaitdir.cli import app
+from gaitdir.cli._offline import _terminate_as_interrupt
 
 OXFORD_FILES = ("user1_armband_1506423438471.csv", "user1_hand_1506421989895.csv")
 IPOL_TRIALS = ("3-1", "4-2", "5-3", "8-1", "11-2")
@@ -590,3 +599,49 @@ def test_the_command_line_does_not_import_dask() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_stop_signal_inside_a_weak_reference_callback_is_delivered_again() -> None:
+    # Python runs the handler between any two bytecodes; inside a weak reference's callback an exception
+    # would be printed with a traceback and lost, and the batch would go on. It comes again instead.
+    inside_callback = _frame_of("/lib/_weakrefset.py", "_remove")
+    before = signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    returned = False
+    with pytest.raises(KeyboardInterrupt), _terminate_as_interrupt():
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        handler(signal.SIGTERM, inside_callback)  # returns: not raised where it would be lost
+        returned = True
+        while time.monotonic() - started < 5.0:
+            time.sleep(0.01)
+    assert returned
+    assert time.monotonic() - started < 1.0
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def _frame_of(filename: str, function: str) -> FrameType:
+    """A frame of a function ``function`` that seems to come from ``filename``."""
+    namespace: dict = {}
+    source = f"import sys\ndef {function}():\n    return sys._getframe()\n"
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace[function]()
+
+
+def test_a_worker_signal_where_its_exception_would_be_lost_comes_again() -> None:
+    # a worker's SIGTERM handler raises SystemExit; inside a weak reference's callback or a __del__ that
+    # would print a traceback on the batch's stderr and be dropped
+    received: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
+    try:
+        assert not redelivered_if_lost(signal.SIGUSR1, _frame_of("/src/batch.py", "run"))
+        assert not redelivered_if_lost(signal.SIGUSR1, None)
+        for frame in (_frame_of("/lib/_weakrefset.py", "_remove"), _frame_of("/src/writer.py", "__del__")):
+            received.clear()
+            assert redelivered_if_lost(signal.SIGUSR1, frame)
+            deadline = time.monotonic() + 2.0
+            while not received and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert received == [signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
