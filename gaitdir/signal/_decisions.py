@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gaitdir.signal._peaks import stance_onsets, window_peaks
+from gaitdir.signal._peaks import noise_floor, stance_onsets, window_peaks
 
 #: The trunk's sagittal acceleration leading into a contact is sampled this often (s) ...
 _MOTION_STEP_S = 0.1
@@ -93,7 +93,7 @@ class ContactDecisions:
                 still = self._p.min_peak_mps2
                 below: float | np.ndarray = still
                 if wn:
-                    below = np.maximum(still, self._p.stance_noise_factor * self._noise_floor(ext, wr, wn))
+                    below = np.maximum(still, self._p.stance_noise_factor * noise_floor(ext, wr, wn))
                 pk = stance_onsets(ext, wl, wr, below, self._p.rel_threshold * still) + lo
                 pk = pk[(pk >= self._next_eval) & (pk < end_eval)]
             else:
@@ -147,17 +147,6 @@ class ContactDecisions:
             if self._check_half:
                 self._apf = self._apf[cut:]
             self._sig_k0 = keep_from
-
-    @staticmethod
-    def _noise_floor(ext: np.ndarray, wr: int, wn: int) -> np.ndarray:
-        """A foot's stance noise: at each sample, the quietest ``wr``-sample window (its maximum) that
-        ended within the ``wn`` samples before it (``-inf`` where there is no such history)."""
-        from scipy.ndimage import maximum_filter1d, minimum_filter1d
-
-        # window maximum over [j - wr + 1, j], then the minimum of those over [i - wn, i - 1]
-        trailing = maximum_filter1d(ext, size=wr, origin=(wr - 1) // 2, mode="constant", cval=-np.inf)
-        floor = minimum_filter1d(trailing, size=wn, origin=(wn - 1) // 2, mode="constant", cval=-np.inf)
-        return np.concatenate([[-np.inf], floor[:-1]])
 
     def _in_stride_run(
         self, contacts: list[int], strong: list[bool], agree: list[float], base: int, i: int, steps: list

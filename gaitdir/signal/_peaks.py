@@ -113,3 +113,28 @@ def stance_onsets(
     swing = trailing[i - 1] >= moving_above
     ok = still & was_moving & swing & np.isfinite(ext[i])
     return i[ok]
+
+
+def noise_floor(ext: np.ndarray, window: int, span: int) -> np.ndarray:
+    """At each sample, the quietest ``window``-sample stretch (its maximum) that ended within the ``span``
+    samples before it: a foot's stance noise, for :func:`stance_onsets`'s threshold.
+
+    Parameters
+    ----------
+    ext : ndarray, shape (n,)
+        Activity signal; ``-inf`` where absent.
+    window, span : int
+        Stretch length and how far back stretches are looked for (samples), both ≥ 1.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The floor; ``-inf`` before ``span`` samples of history (and wherever the stretches hold only
+        absent samples).
+    """
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    # stretch maximum over [j - window + 1, j], then the smallest of those over [i - span, i - 1]
+    stretch = maximum_filter1d(ext, size=window, origin=(window - 1) // 2, mode="constant", cval=-np.inf)
+    floor = minimum_filter1d(stretch, size=span, origin=(span - 1) // 2, mode="constant", cval=-np.inf)
+    return np.concatenate([[-np.inf], floor[:-1]])

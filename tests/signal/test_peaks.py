@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gaitdir.signal._peaks import window_peaks
+from gaitdir.signal._peaks import noise_floor, window_peaks
 
 
 def _peaks_by_definition(ext: np.ndarray, left: int, right: int) -> np.ndarray:
@@ -58,3 +58,15 @@ def test_window_peaks_at_the_ends_and_on_short_input() -> None:
     assert window_peaks(z, left, right).tolist() == [left]
     assert window_peaks(np.ones(50), left, right).size == 0
     assert window_peaks(np.full(50, -np.inf), left, right).size == 0
+
+
+@pytest.mark.parametrize(("window", "span"), [(1, 1), (15, 150), (3, 7)])
+def test_noise_floor_matches_the_definition(window: int, span: int) -> None:
+    x = np.abs(_walking_like(800, 4))
+    x[:6] = -np.inf  # before a segment's start
+    expected = np.full(x.shape, -np.inf)
+    for i in range(span, x.shape[0]):
+        # the stretches [j - window + 1, j] ending in [i - span, i - 1]; none before a full span
+        maxima = [x[max(j - window + 1, 0) : j + 1].max() for j in range(i - span, i)]
+        expected[i] = min(maxima)
+    np.testing.assert_array_equal(noise_floor(x, window, span), expected)
