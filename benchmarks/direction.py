@@ -15,9 +15,12 @@ What it reports, per clip and overall, for the shipped model and the shipped pip
 2. **front calibrated** — ``gaitdir calibrate`` run on one forward clip of the same group (the first, in
    name order, that it accepts; the ones it refuses are listed with the reason), that axis then given for
    every clip of the group;
-3. ``--ipol``: forward specificity on IPOL lower-back people never trained on (leave one subject out, the
+3. **front assumed** — nothing known (the file's ``forward_axis`` left out): the first steps of each
+   clip are taken as forward, the last resort gaitdir reports as ``first-steps``. Every clip walks one way
+   from its start, so a backward clip comes out swapped: the figure says what that assumption costs;
+4. ``--ipol``: forward specificity on IPOL lower-back people never trained on (leave one subject out, the
    front known from the protocol), the figure that says real forward steps stay forward;
-4. ``--ablations``: what the design choices are worth, each variant trained the same way (all IPOL
+5. ``--ablations``: what the design choices are worth, each variant trained the same way (all IPOL
    lower-back forward steps plus a synthetic backward class; never on these clips) and scored on the
    clips by group: the synthetic class (AP-mirrored against time-reversed forward steps), the features
    (all six signed cues against the four on which mirroring and time reversal agree), the evidence carried
@@ -25,7 +28,7 @@ What it reports, per clip and overall, for the shipped model and the shipped pip
 
 Run from the repository root::
 
-    python benchmarks/direction.py                    # 1 and 2
+    python benchmarks/direction.py                    # 1, 2 and 3
     python benchmarks/direction.py --ipol --ablations # everything (a few minutes)
     python benchmarks/direction.py --json             # one JSON object
 
@@ -117,6 +120,12 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def front_known(model: DirectionModel, clips: list[tuple[dict[str, str], Recording]]) -> list[dict[str, Any]]:
     return [_score(row, classify_recording(rec, model=model).direction) for row, rec in clips]
+
+
+def front_assumed(
+    model: DirectionModel, clips: list[tuple[dict[str, str], Recording]]
+) -> list[dict[str, Any]]:
+    return [_score(row, classify_recording(_without_front(rec), model=model).direction) for row, rec in clips]
 
 
 def front_calibrated(
@@ -322,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         clips = load_clips()
         known = front_known(model, clips)
         calibrated, calibrations = front_calibrated(model, clips)
+        assumed = front_assumed(model, clips)
         result: dict[str, Any] = {
             "front_known": {"clips": known, "totals": totals(known)},
             "front_calibrated": {
@@ -329,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                 "totals": totals(calibrated),
                 "calibrations": calibrations,
             },
+            "front_assumed": {"clips": assumed, "totals": totals(assumed)},
         }
         if args.ipol:
             result["ipol_loso"] = ipol_loso()
@@ -349,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             f"- {group}: calibrated on {c.get('clip')} (cosine with the anatomical front "
             f"{c.get('cosine_with_anatomical_front')}, {c.get('steps')} steps); refused before it: {refused}"
         )
+    _print_rows("Front assumed from the first steps (nothing known; every clip walks one way)", assumed)
     if args.ipol:
         i = result["ipol_loso"]
         print(f"\n## IPOL lower back, forward steps of people never trained on ({i['split']})\n")

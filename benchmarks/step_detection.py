@@ -80,14 +80,17 @@ TRUNK_GRID: dict[str, tuple[Any, ...]] = {
     "rel_threshold": (0.6, 0.7, 0.8),
     "closing_rel_threshold": (0.0, 0.1, 0.2, 0.3, float("inf")),
 }
-#: Parameters tuned for foot sensors, every combination tried.
+#: Parameters tuned for foot sensors, every combination tried. ``stance_noise_factor`` is not tuned: a
+#: stance threshold below the sensor's own noise cannot tell rest from noise, so the floor is always on
+#: (2.0; with 0, 1.5 and 2.0 in the grid, the folds without the one subject whose sensor rings turned it
+#: off and that subject lost a tenth of its F1 held out: see benchmarks/README.md).
 FOOT_GRID: dict[str, tuple[Any, ...]] = {
     "ic_offset_s": (0.12, 0.15, 0.18),
     "min_peak_mps2": (1.0, 1.2, 1.5),
     "rel_threshold": (3.5, 4.0, 4.5),
     "lead_swing_radps": (4.5, 5.5),
     "stance_gyro_mps2_per_radps": (0.0, 0.3),
-    "stance_noise_factor": (0.0, 1.5, 2.0),
+    "stance_noise_factor": (2.0,),
 }
 GRIDS = {"lower_back": TRUNK_GRID, "foot": FOOT_GRID}
 

@@ -472,6 +472,7 @@ class ContactDecisions:
         if not bout:
             bout.append(ic)
             self._bout_amp = [amp]
+            self._last_seq = seq
             self._lead_off(ic, amp, steps)
             return
         d = ic - bout[-1]
@@ -481,6 +482,7 @@ class ContactDecisions:
             self._end_bout(steps)
             self._bout.append(ic)
             self._bout_amp = [amp]
+            self._last_seq = seq
             self._lead_off(ic, amp, steps)
             return
         if self._active:
@@ -515,6 +517,7 @@ class ContactDecisions:
             return
         bout.append(ic)
         self._bout_amp.append(amp)
+        previous_seq, self._last_seq = self._last_seq, seq
         if self._bout_amp[0] < self._p.initiation_ratio * max(self._bout_amp[1:]):
             # A walk starts with the first foot's push-off, a small bump of the trunk about half a step
             # before the first heel strike: a first peak much smaller than the next is not a contact.
@@ -526,7 +529,9 @@ class ContactDecisions:
             recent = [b - a for a, b in itertools.pairwise(bout[-n:])]
             if max(recent) <= self._p.regularity * min(recent):
                 self._active = True
-                self._last_seq, self._apart = seq, 0
+                # the pair that starts the bout counts for the half-step check too: a slow walk's
+                # double peaks are then found a pair earlier (each pair before costs a half step)
+                self._apart = int(previous_seq == seq - 1 and agree < 0.0)
                 for a, b in itertools.pairwise(bout):
                     self._stage = 0
                     self._close_interval(a, b, steps)
