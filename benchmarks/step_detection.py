@@ -79,7 +79,7 @@ PHASES = ("first two", "last two", "U-turn", "steady")
 TRUNK_GRID: dict[str, tuple[Any, ...]] = {
     "ic_offset_s": (-0.1, -0.08, -0.06),
     "rel_threshold": (0.6, 0.7, 0.8),
-    "closing_rel_threshold": (0.0, 0.1, 0.2, 0.3, float("inf")),
+    "closing_rel_threshold": (0.0, 0.05, 0.06, 0.07, 0.08, 0.1, float("inf")),
 }
 #: Parameters tuned for foot sensors, every combination tried. ``stance_noise_factor`` is not tuned: a
 #: stance threshold below the sensor's own noise cannot tell rest from noise, so the floor is always on

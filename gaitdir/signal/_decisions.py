@@ -25,7 +25,7 @@ _MOTION_SAMPLES = 4
 #: leads in unlike the contact, or if the bout was found to have two peaks per step (they come half a
 #: step apart, contacts a whole step apart). Trunk placements only.
 _SECOND_BUMP = 0.75
-#: After a weak last contact, the closing foot's bump is looked for this many median steps after it.
+#: After a weak last contact, the closing foot's landing is looked for this many median steps after it.
 _CLOSING_WINDOW = (0.4, 1.6)
 #: Successive contact pairs whose lead-in motions point apart (negative cosine) that make half steps.
 _HALF_STEP_PAIRS = 2
@@ -298,11 +298,15 @@ class ContactDecisions:
             self._stage = 2
 
     def _closing_bump(self, last: int) -> bool:
-        """Did the detection signal peak above ``closing_rel_threshold`` × its running RMS at contact
-        ``last`` in the window ``_CLOSING_WINDOW`` after it (where the closing foot lands)?
+        """Did the detection signal still move after contact ``last``: is its standard deviation over
+        the window ``_CLOSING_WINDOW`` after it (where the closing foot lands) above
+        ``closing_rel_threshold`` × its running RMS at that contact?
 
         On IPOL's lower back, a walk that ends on a faint contact was as often ended by it (the closing
-        contact seen) as followed by one still fainter; the bump tells them apart.
+        contact seen) as followed by one still fainter. After the closing contact the trunk comes to
+        rest; before it, the closing foot's landing and the trunk's last sway still move it. The
+        window's spread tells the two apart better than its highest peak (AUC 0.89 against 0.82 at
+        the annotated contacts), since the closing foot's landing is often not one clear bump.
         """
         threshold = self._p.closing_rel_threshold
         if threshold <= 0.0:
@@ -312,7 +316,7 @@ class ContactDecisions:
             return False
         lo, hi = (at + round(f * self._med) for f in _CLOSING_WINDOW)
         window = self._sig[lo:hi]
-        return bool(window.size) and float(window.max()) > threshold * float(np.sqrt(self._ms[at]))
+        return bool(window.size) and float(window.std()) > threshold * float(np.sqrt(self._ms[at]))
 
     def _set_intervals(self, intervals: Sequence[int] | None = None) -> None:
         """Record step intervals (None: forget them) and refresh what is derived from their median."""

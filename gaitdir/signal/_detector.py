@@ -39,7 +39,7 @@ Method
    after the last contact), at most ``max_weak_run`` of them in a row.
 6. Trunk-type placements: walking ends with the trailing foot closing beside the other, a real contact
    that barely moves the trunk; with ``closing_step`` it is inferred one median step after the last IC
-   (after a weak last IC only when the detection signal shows the closing foot's faint bump,
+   (after a weak last IC only when the detection signal still moves where the closing foot lands,
    ``closing_rel_threshold``) and its step is emitted. Inferred ICs are flagged in
    ``StepBatch.inferred_ic``.
 7. Trunk placements (``half_step_check``): in slow walking the vertical acceleration can peak twice per
@@ -204,10 +204,10 @@ class StepDetector(ContactDecisions):
         A bout's first peak smaller than this × the next one is the push-off of the walk's first
         step, not a contact.
     closing_rel_threshold : float, optional
-        After a weak last contact, the closing contact is inferred only when the detection signal
-        peaked above this × its running RMS (at that contact) between ``_CLOSING_WINDOW`` (0.4–1.6)
-        median steps after it: the closing foot's faint bump. 0: always; ``inf``: never after a weak
-        last contact.
+        After a weak last contact, the closing contact is inferred only when the detection signal's
+        standard deviation between ``_CLOSING_WINDOW`` (0.4–1.6) median steps after it is above this
+        × its running RMS (at that contact): the trunk still moves as the closing foot lands, and is
+        at rest once it has. 0: always; ``inf``: never after a weak last contact.
     max_weak_run : int, optional
         Weak contacts accepted in a row (the trunk settling after a stop makes weak peaks too).
     half_step_check : bool, optional

@@ -52,7 +52,7 @@ _TRUNK = _Profile(
     weak_min_peak_mps2=0.1,
     weak_window=(0.85, 1.25),
     initiation_ratio=0.45,
-    closing_rel_threshold=0.2,
+    closing_rel_threshold=0.06,
     max_weak_run=1,
     half_step_check=True,
 )

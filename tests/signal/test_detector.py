@@ -479,15 +479,18 @@ def _walk_ends_on_its_last_contact(rec: Recording, **switched_off: float) -> Non
 
 
 # Walks that end on a faint contact with nothing after it (the closing contact seen) ...
-@pytest.mark.parametrize("name", ["9-2_lb.txt", "11-1_lb.txt", "11-3_lb.txt"])
+@pytest.mark.parametrize("name", ["6-2_lb.txt", "11-1_lb.txt", "11-3_lb.txt"])
 def test_walk_ending_on_a_faint_contact_counts_nothing_while_standing(ipol, name: str) -> None:
     # inferring the closing contact after every faint one (the previous rule) counts a step while standing
     _walk_ends_on_its_last_contact(ipol(name), closing_rel_threshold=0.0)
 
 
-# ... and walks whose faint last contact is followed by the closing foot's bump, which is counted
-@pytest.mark.parametrize("name", ["12-2_lb.txt", "1-5_lb.txt", "13-5_lb.txt"])
-def test_closing_foots_bump_after_a_faint_contact_is_the_closing_step(ipol, name: str) -> None:
+# ... and walks whose faint last contact is followed by the closing foot's landing, which is counted
+# (the last three: no clear bump there, the signal's spread tells; a peak test had missed them)
+@pytest.mark.parametrize(
+    "name", ["12-2_lb.txt", "1-5_lb.txt", "13-5_lb.txt", "3-1_lb.txt", "12-3_lb.txt", "13-1_lb.txt"]
+)
+def test_closing_foot_after_a_faint_contact_is_the_closing_step(ipol, name: str) -> None:
     rec = ipol(name)
     last = _last_contact(rec)
     assert np.any(np.abs(_starts(detect_steps(rec)) - last) <= 0.2)
