@@ -1,34 +1,5 @@
-"""Session history: every live session, and every file classified with ``--history``, in one SQLite file.
-
-The file is ``history.sqlite3`` in gaitdir's per-user data directory (``platformdirs.user_data_dir``), or
-in ``$GAITDIR_DATA_DIR`` when that is set. Moving that variable moves the history; deleting the file (with
-its ``-wal`` and ``-shm`` companions) forgets it.
-
-Layout (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; ``PRAGMA application_id`` marks the file)::
-
-    sessions(id INTEGER PRIMARY KEY,
-             kind TEXT             -- 'live' or 'classified'
-             status TEXT           -- 'running', 'completed', 'interrupted' or 'classified'
-             started_s REAL, ended_s REAL, heartbeat_s REAL   -- Unix time (s, UTC)
-             sensor TEXT, placement TEXT,
-             forward_source TEXT   -- where the wearer's front came from ('first-steps', 'file', ...)
-             forward_axis TEXT     -- that front in sensor coordinates, JSON [x, y, z], or NULL
-             steps INTEGER, forward INTEGER, backward INTEGER, duration_s REAL,
-             recording_path TEXT   -- the recording (live --record; the classified file)
-             events_path TEXT      -- live --events, or the steps file classify wrote
-             end_reason TEXT, pid INTEGER, host TEXT, gaitdir_version TEXT)
-
-A live session's row is written when its first samples arrive, updated as steps come (at most once a
-second, see :class:`LiveRecorder`) and finished with ``completed`` when the session ends cleanly. A row
-left ``running`` by a process that was killed or crashed keeps the counts of its last update and reads as
-``interrupted`` (:func:`effective_status`): its process is gone (same host) or its heartbeat is older
-than :data:`STALE_AFTER_S`.
-
-Two gaitdir processes may use the file at once: it is in WAL mode (readers never wait for the writer),
-every write is one short ``BEGIN IMMEDIATE`` transaction, and a writer waits up to ``timeout_s`` for
-another before giving up with a :class:`~gaitdir.errors.HistoryError`. A file written by a newer gaitdir
-(a higher ``user_version``) is never written to; a read-only file is read and never written.
-"""
+"""The history's SQLite file: its schema and migrations, the :class:`History` store, and the records
+read back from it (see :mod:`gaitdir.history` for the layout and the rules of concurrent use)."""
 
 from __future__ import annotations
 
@@ -40,7 +11,7 @@ import socket
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +28,6 @@ __all__ = [
     "STALE_AFTER_S",
     "DayTotal",
     "History",
-    "LiveRecorder",
     "SessionRecord",
     "classified_started_s",
     "daily_totals",
@@ -809,165 +779,3 @@ def classified_started_s(path: Path, meta: Mapping[str, str], duration_s: float)
     except OSError:
         modified = time.time()
     return modified - max(float(duration_s), 0.0)
-
-
-# --------------------------------------------------------------------------------------------------
-# A live session's row
-
-
-class LiveRecorder:
-    """Keeps one live session's row up to date from the session's state snapshots.
-
-    The row is written when the first samples arrive (a session that never streamed leaves none), then
-    updated at most every ``min_interval_s`` while steps come, and finished by :meth:`finish`. History
-    problems never stop the session: the first one is passed to ``on_error`` and later writes are skipped
-    (a read-only file) or retried at the next update (a lock).
-
-    Parameters
-    ----------
-    history : History
-        An open history.
-    sensor, placement : str, optional
-        What is stored with the session.
-    recording_path, events_path : str or Path, optional
-        The session's ``--record`` and ``--events`` files.
-    on_error : callable, optional
-        Called once with the first :class:`HistoryError`.
-    min_interval_s : float, default=1.0
-        Least time between two updates of the row (s, monotonic clock).
-    clock : callable
-        Monotonic clock (s); injectable for tests.
-
-    Attributes
-    ----------
-    session_id_ : int or None
-        The row's id once written.
-    error_ : HistoryError or None
-        The first history problem met.
-    """
-
-    def __init__(
-        self,
-        history: History,
-        *,
-        sensor: str | None = None,
-        placement: str | None = None,
-        recording_path: str | Path | None = None,
-        events_path: str | Path | None = None,
-        on_error: Callable[[HistoryError], None] | None = None,
-        min_interval_s: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.history = history
-        self.sensor = sensor
-        self.placement = placement
-        self.recording_path = recording_path
-        self.events_path = events_path
-        self.on_error = on_error
-        self.min_interval_s = min_interval_s
-        self.clock = clock
-        self.started_s = time.time()
-        self.session_id_: int | None = None
-        self.error_: HistoryError | None = None
-        self._last_write = -float("inf")
-        self._written: tuple[int, int, int] | None = None
-        self._given_up = False
-
-    def observe(self, state: Any) -> None:
-        """Take a :class:`~gaitdir.live.LiveState`; write or update the row when it is due."""
-        if self._given_up or not getattr(state, "samples", 0):
-            return
-        now = self.clock()
-        counts = (int(state.steps), int(state.forward), int(state.backward))
-        if self.session_id_ is not None and (
-            now - self._last_write < self.min_interval_s or counts == self._written
-        ):
-            return
-        self._attempt(lambda: self._store(state, counts), now)
-
-    def heartbeat(self) -> None:
-        """Refresh the heartbeat of a running row (a session waiting for its sensor updates nothing else)."""
-        if self.session_id_ is None or self._given_up:
-            return
-        session_id = self.session_id_
-        self._attempt(lambda: self.history.heartbeat(session_id), None)
-
-    def finish(self, summary: Any, *, status: str = "completed", timeout_s: float = 5.0) -> None:
-        """Final counts and status from a :class:`~gaitdir.live.LiveSummary` (or the last state).
-
-        The session is over, so this write may wait ``timeout_s`` for another process's write; the
-        updates while streaming wait only as long as the history was opened with.
-        """
-        if self._given_up:
-            return
-        self.history.set_timeout(timeout_s)
-        if self.session_id_ is None:
-            if not getattr(summary, "samples", 0):
-                return  # never streamed: nothing to keep
-            self._attempt(self._insert, None)
-            if self.session_id_ is None:
-                return
-        session_id = self.session_id_
-        ref = self._ref(summary)
-
-        def store() -> None:
-            self.history.finish_live(
-                session_id,
-                status=status,
-                ended_s=time.time(),
-                steps=int(summary.steps),
-                forward=int(summary.forward),
-                backward=int(summary.backward),
-                duration_s=float(getattr(summary, "stream_duration_s", 0.0) or 0.0),
-                end_reason=getattr(summary, "end_reason", None),
-                forward_reference=ref,
-                recording_path=getattr(summary, "recording_path", None),
-                events_path=getattr(summary, "events_path", None),
-            )
-
-        self._attempt(store, None)
-
-    # --- internals ---------------------------------------------------------------------------------------
-
-    def _insert(self) -> None:
-        self.session_id_ = self.history.start_live(
-            started_s=self.started_s,
-            sensor=self.sensor,
-            placement=self.placement,
-            recording_path=self.recording_path,
-            events_path=self.events_path,
-        )
-
-    def _store(self, state: Any, counts: tuple[int, int, int]) -> None:
-        if self.session_id_ is None:
-            self._insert()
-        assert self.session_id_ is not None
-        self.history.update_live(
-            self.session_id_,
-            steps=counts[0],
-            forward=counts[1],
-            backward=counts[2],
-            duration_s=float(getattr(state, "stream_time_s", 0.0) or 0.0),
-            forward_reference=self._ref(state),
-        )
-        self._written = counts
-
-    @staticmethod
-    def _ref(state: Any) -> Any:
-        # a LiveState or LiveSummary says where the wearer's front came from
-        return getattr(state, "forward_reference", None)
-
-    def _attempt(self, action: Callable[[], None], now: float | None) -> None:
-        try:
-            action()
-        except HistoryError as exc:
-            if self.error_ is None:
-                self.error_ = exc
-                if self.on_error is not None:
-                    self.on_error(exc)
-            # A read-only file stays read-only; a lock may pass, so the next update tries again.
-            if self.history.read_only_ or "locked" not in str(exc):
-                self._given_up = True
-            return
-        if now is not None:
-            self._last_write = now
