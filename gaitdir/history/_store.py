@@ -21,22 +21,6 @@ import platformdirs
 from gaitdir import __version__
 from gaitdir.errors import HistoryError
 
-__all__ = [
-    "DATA_DIR_ENV",
-    "HISTORY_FILE",
-    "SCHEMA_VERSION",
-    "STALE_AFTER_S",
-    "DayTotal",
-    "History",
-    "SessionRecord",
-    "classified_started_s",
-    "daily_totals",
-    "data_dir",
-    "effective_status",
-    "history_path",
-    "normalize_forward_reference",
-]
-
 #: Environment variable that moves gaitdir's per-user data (the history) elsewhere.
 DATA_DIR_ENV = "GAITDIR_DATA_DIR"
 #: The history's file name inside the data directory.
