@@ -36,10 +36,6 @@ _WIDTH_IN, _DPI = 12.0, 110
 _MAX_STEP_MARKERS = 1500
 
 
-# --------------------------------------------------------------------------------------------------
-# Figures
-
-
 def _time_axis(ax: Axes, duration_s: float) -> str:
     """Format the shared time axis in s, min:s or h:min as the duration needs; returns its label."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator

@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 _MAX_STEP_ROWS = 5000
 
 
-# --------------------------------------------------------------------------------------------------
-# Pages
-
 _STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 2em auto;
        max-width: 1340px; padding: 0 1em; }

@@ -90,10 +90,6 @@ class RecordingTrace:
         return self.steps.counts()
 
 
-# --------------------------------------------------------------------------------------------------
-# Computation
-
-
 def trace_recording(
     recording: Recording,
     *,

@@ -138,7 +138,7 @@ class ContactDecisions:
         self._on_silence(self._next_eval - self._shift, steps)
         keep_from = min(self._next_eval - wl - wn, self._seg_end - wr) - 1
         if self._bout and self._closing:
-            # the signal since the bout's last contact is kept for the closing decision (_closing_bump)
+            # the signal since the bout's last contact is kept for the closing decision (_closing_foot_moves)
             keep_from = min(keep_from, self._bout[-1] + self._shift)
         if keep_from > self._sig_k0:
             cut = keep_from - self._sig_k0
@@ -283,7 +283,7 @@ class ContactDecisions:
             self._emit(last, end, steps, inferred=last in self._filled)
             self._stage = 1
         if self._stage == 1 and self._closing and quiet > 2 * self._med_i:
-            if not (self._last_strong or self._closing_bump(last)):
+            if not (self._last_strong or self._closing_foot_moves(last)):
                 # the last contact seen was already a faint one, and nothing followed it: the closing
                 # contact itself
                 self._stage = 2
@@ -297,7 +297,7 @@ class ContactDecisions:
                 self._emit(closing, end, steps, inferred=True)
             self._stage = 2
 
-    def _closing_bump(self, last: int) -> bool:
+    def _closing_foot_moves(self, last: int) -> bool:
         """Did the detection signal still move after contact ``last``: is its standard deviation over
         the window ``_CLOSING_WINDOW`` after it (where the closing foot lands) above
         ``closing_rel_threshold`` × its running RMS at that contact?

@@ -375,12 +375,7 @@ def test_gait_initiation_push_off_is_not_a_step(ipol, name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "clip",
-    [
-        "bandai1_walk_proud_002",
-        "bandai1_walk-back_proud_001",
-        "bandai1_walk_normal_001",
-    ],
+    "clip", ["bandai1_walk_proud_002", "bandai1_walk-back_proud_001", "bandai1_walk_normal_001"]
 )
 def test_two_vertical_peaks_per_step_count_once(mocap, clip: str) -> None:
     # slow walking: the trunk's vertical acceleration peaks twice per step (proud), which had counted
